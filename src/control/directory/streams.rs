@@ -1,0 +1,332 @@
+//! Stream commands of the directory: publish, play, stop, and the end of a peer for any reason.
+//!
+//! Invariants: a peer is added to a worker only after its answer was produced; every ended peer
+//! gets exactly one final status (`UNPUBLISHED`, `STOPPED` or `FAILED`) on its session, if the
+//! session is still open; a publisher's end stops all of its players.
+
+use std::time::Instant;
+
+use super::{Directory, EndReason, PeerInfo, PeerKind, Published, SessionId};
+use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StreamRequest, StreamStatus};
+use crate::peer::{negotiate_player, negotiate_publisher, Negotiated};
+use crate::worker::commands::{Command, PeerAdd, PeerId, PeerRole, WorkerId};
+
+impl Directory {
+    pub(super) fn publish(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
+        let StreamRequest {
+            media_session_id,
+            name,
+            sdp,
+            room,
+            ..
+        } = request;
+        let result = self
+            .check_new_stream(id, &media_session_id, room.as_deref())
+            .and_then(|login| {
+                if self.published.contains_key(&name) {
+                    return Err("Stream name is already in use".to_owned());
+                }
+                let worker = match &room {
+                    Some(room) => self
+                        .rooms
+                        .get(room)
+                        .map(|r| r.worker)
+                        .ok_or("Room is gone")?,
+                    None => self.least_loaded_worker(),
+                };
+                let env = self.envs.get(worker.0).ok_or("No media worker")?;
+                let negotiated = negotiate_publisher(&sdp, env, now).map_err(|e| e.to_string())?;
+                Ok((login, worker, negotiated))
+            });
+        let (login, worker, negotiated) = match result {
+            Ok(ok) => ok,
+            Err(info) => {
+                return self.send_status(
+                    id,
+                    &media_session_id,
+                    &name,
+                    StreamStatus::Failed,
+                    Some(info),
+                )
+            }
+        };
+        let tracks = negotiated.tracks.clone();
+        let peer = self.add_peer(
+            id,
+            &media_session_id,
+            &name,
+            worker,
+            PeerKind::Publisher,
+            PeerRole::Publisher,
+            negotiated,
+        );
+        self.published.insert(
+            name,
+            Published {
+                peer,
+                login,
+                room,
+                worker,
+                tracks,
+                announced: false,
+                players: Vec::new(),
+            },
+        );
+    }
+
+    pub(super) fn play(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
+        let StreamRequest {
+            media_session_id,
+            name,
+            sdp,
+            room,
+            ..
+        } = request;
+        let result = self
+            .check_new_stream(id, &media_session_id, None)
+            .and_then(|_| {
+                let source = self.published.get(&name).ok_or("Stream not found")?;
+                if let Some(stream_room) = &source.room {
+                    let member = self
+                        .sessions
+                        .get(&id)
+                        .is_some_and(|s| s.rooms.contains(stream_room));
+                    if !member || room.as_ref().is_some_and(|r| r != stream_room) {
+                        return Err("Restricted access".to_owned());
+                    }
+                }
+                let env = self.envs.get(source.worker.0).ok_or("No media worker")?;
+                let negotiated =
+                    negotiate_player(&sdp, &source.tracks, env, now).map_err(|e| e.to_string())?;
+                Ok((source.worker, source.peer, negotiated))
+            });
+        let (worker, publisher, negotiated) = match result {
+            Ok(ok) => ok,
+            Err(info) => {
+                return self.send_status(
+                    id,
+                    &media_session_id,
+                    &name,
+                    StreamStatus::Failed,
+                    Some(info),
+                )
+            }
+        };
+        let role = PeerRole::Player { publisher };
+        let peer = self.add_peer(
+            id,
+            &media_session_id,
+            &name,
+            worker,
+            PeerKind::Player,
+            role,
+            negotiated,
+        );
+        if let Some(source) = self.published.get_mut(&name) {
+            source.players.push(peer);
+        }
+    }
+
+    /// Common checks for a new stream; returns the session's login.
+    fn check_new_stream(
+        &self,
+        id: SessionId,
+        media_session_id: &str,
+        room: Option<&str>,
+    ) -> Result<String, String> {
+        let session = self.sessions.get(&id).ok_or("Session is gone")?;
+        let login = session.login.clone().ok_or("Session is not established")?;
+        if session.streams.contains_key(media_session_id) {
+            return Err("mediaSessionId is already in use".to_owned());
+        }
+        if session.streams.len() >= self.limits.session_streams_max {
+            return Err(format!(
+                "A session may hold at most {} streams",
+                self.limits.session_streams_max
+            ));
+        }
+        if let Some(room) = room {
+            if !session.rooms.iter().any(|r| r == room) {
+                return Err(format!("Not joined to room '{room}'"));
+            }
+        }
+        Ok(login)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_peer(
+        &mut self,
+        id: SessionId,
+        media_session_id: &str,
+        name: &str,
+        worker: WorkerId,
+        kind: PeerKind,
+        role: PeerRole,
+        negotiated: Negotiated,
+    ) -> PeerId {
+        let peer = PeerId(self.next_peer);
+        self.next_peer += 1;
+        let Negotiated {
+            rtc,
+            answer_sdp,
+            local_ufrag,
+            tracks,
+        } = negotiated;
+        self.send(
+            id,
+            ServerMessage::RemoteSdp {
+                media_session_id: media_session_id.to_owned(),
+                sdp: answer_sdp,
+            },
+        );
+        let add = PeerAdd {
+            peer,
+            role,
+            rtc,
+            local_ufrag,
+            tracks,
+        };
+        self.effects.push(super::Effect::Worker(
+            worker,
+            Command::PeerAdd(Box::new(add)),
+        ));
+        if let Some(load) = self.worker_load.get_mut(worker.0) {
+            *load += 1;
+        }
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.streams.insert(media_session_id.to_owned(), peer);
+        }
+        let info = PeerInfo {
+            kind,
+            session: id,
+            media_session_id: media_session_id.to_owned(),
+            stream: name.to_owned(),
+            worker,
+        };
+        self.peers.insert(peer, info);
+        peer
+    }
+
+    pub(super) fn peer_connected(&mut self, peer: PeerId) {
+        let Some(info) = self.peers.get(&peer) else {
+            return;
+        };
+        let (session, media_session_id, stream) = (
+            info.session,
+            info.media_session_id.clone(),
+            info.stream.clone(),
+        );
+        match info.kind {
+            PeerKind::Player => self.send_status(
+                session,
+                &media_session_id,
+                &stream,
+                StreamStatus::Playing,
+                None,
+            ),
+            PeerKind::Publisher => {
+                let Some(published) = self.published.get_mut(&stream) else {
+                    return;
+                };
+                if published.announced {
+                    return;
+                }
+                published.announced = true;
+                let (login, room) = (published.login.clone(), published.room.clone());
+                self.send_status(
+                    session,
+                    &media_session_id,
+                    &stream,
+                    StreamStatus::Publishing,
+                    None,
+                );
+                if let Some(room) = room {
+                    self.broadcast_room(
+                        &room,
+                        session,
+                        RoomEvent::Published {
+                            login,
+                            name: stream,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// `unPublishStream` / `stopStream`: idempotent; an id this session does not hold is ignored
+    /// (the SDK stops its streams again after a `leave` that already ended them).
+    pub(super) fn stop_by_client(&mut self, id: SessionId, media_session_id: &str) {
+        let peer = self
+            .sessions
+            .get(&id)
+            .and_then(|s| s.streams.get(media_session_id))
+            .copied();
+        if let Some(peer) = peer {
+            self.end_peer(peer, EndReason::ClientStop);
+        }
+    }
+
+    /// End a peer: free it on its worker, send its final status, and for a publisher tell the
+    /// room and stop every player.
+    pub(super) fn end_peer(&mut self, peer: PeerId, reason: EndReason) {
+        let Some(info) = self.peers.remove(&peer) else {
+            return;
+        };
+        self.effects.push(super::Effect::Worker(
+            info.worker,
+            Command::PeerRemove { peer },
+        ));
+        if let Some(load) = self.worker_load.get_mut(info.worker.0) {
+            *load = load.saturating_sub(1);
+        }
+        let session_open = match self.sessions.get_mut(&info.session) {
+            Some(session) => {
+                session.streams.remove(&info.media_session_id);
+                reason != EndReason::SessionClosed
+            }
+            None => false,
+        };
+        let (status, status_info) = match (info.kind, reason) {
+            (_, EndReason::Failed(text)) => (StreamStatus::Failed, Some(text.to_owned())),
+            (PeerKind::Publisher, _) => (StreamStatus::Unpublished, None),
+            (PeerKind::Player, EndReason::PublisherGone) => (
+                StreamStatus::Stopped,
+                Some("Stopped by publisher stop".to_owned()),
+            ),
+            (PeerKind::Player, _) => (StreamStatus::Stopped, None),
+        };
+        if session_open {
+            self.send_status(
+                info.session,
+                &info.media_session_id,
+                &info.stream,
+                status,
+                status_info,
+            );
+        }
+        match info.kind {
+            PeerKind::Player => {
+                if let Some(source) = self.published.get_mut(&info.stream) {
+                    source.players.retain(|p| *p != peer);
+                }
+            }
+            PeerKind::Publisher => {
+                let Some(published) = self.published.remove(&info.stream) else {
+                    return;
+                };
+                if let (true, Some(room)) = (published.announced, &published.room) {
+                    let (login, name) = (published.login.clone(), info.stream.clone());
+                    let event = match reason {
+                        EndReason::Failed(_) => RoomEvent::Failed { login, name },
+                        _ => RoomEvent::Unpublished { login, name },
+                    };
+                    self.broadcast_room(room, info.session, event);
+                }
+                for player in published.players {
+                    self.end_peer(player, EndReason::PublisherGone);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Story tests of the directory: sessions, rooms and streams driven through real protocol
+//! frames and real SDP offers, checking the frames and worker commands that come out.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::*;
+use crate::worker::commands::{PeerFailure, PeerRole};
+
+const PUBLISH_OFFER: &str = include_str!("../../peer/testdata/chrome_publish_offer.sdp");
+const PLAY_OFFER: &str = include_str!("../../peer/testdata/chrome_play_offer.sdp");
+
+struct Harness {
+    directory: Directory,
+    frames: Vec<(SessionId, Value)>,
+    commands: Vec<(WorkerId, Command)>,
+}
+
+impl Harness {
+    fn new(capacity: usize) -> Self {
+        crate::peer::install_crypto_provider();
+        let cert = crate::peer::generate_dtls_cert().unwrap();
+        let envs = (0..2)
+            .map(|i| PeerEnv {
+                candidate: format!("127.0.0.1:{}", 31000 + i).parse().unwrap(),
+                dtls_cert: cert.clone(),
+            })
+            .collect();
+        let limits = DirectoryLimits {
+            room_participants_max: capacity,
+            session_streams_max: 8,
+        };
+        Harness {
+            directory: Directory::new(limits, envs),
+            frames: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    fn collect(&mut self) {
+        for effect in self.directory.take_effects() {
+            match effect {
+                Effect::Send(id, message) => self
+                    .frames
+                    .push((id, serde_json::from_str(&message.to_json()).unwrap())),
+                Effect::Worker(worker, command) => self.commands.push((worker, command)),
+            }
+        }
+    }
+
+    fn send(&mut self, id: SessionId, frame: Value) {
+        self.directory
+            .handle_frame(id, &frame.to_string(), Instant::now());
+        self.collect();
+    }
+
+    fn connect(&mut self, id: u64, login: &str) -> SessionId {
+        let id = SessionId(id);
+        self.directory.open_session(id);
+        self.send(id, serde_json::json!({"message": "connection", "data": [{"appKey": "roomApp", "custom": {"login": login}}]}));
+        id
+    }
+
+    fn command(&mut self, id: SessionId, command: &str, options: Value) -> Value {
+        let op = format!("op-{}", self.frames.len());
+        self.send(
+            id,
+            serde_json::json!({"message": "sendData", "data": [{"operationId": op, "payload": {"command": command, "options": options}}]}),
+        );
+        self.frames
+            .iter()
+            .find(|(s, f)| {
+                *s == id && f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op
+            })
+            .unwrap()
+            .1["data"][0]
+            .clone()
+    }
+
+    fn stream(
+        &mut self,
+        id: SessionId,
+        message: &str,
+        msid: &str,
+        name: &str,
+        room: Option<&str>,
+        sdp: &str,
+    ) {
+        let mut data = serde_json::json!({"mediaSessionId": msid, "name": name, "sdp": sdp});
+        if let Some(room) = room {
+            data["custom"] = serde_json::json!({"name": room});
+        }
+        self.send(id, serde_json::json!({"message": message, "data": [data]}));
+    }
+
+    /// The frames a session got, drained.
+    fn take(&mut self, id: SessionId) -> Vec<Value> {
+        let (mine, rest) = std::mem::take(&mut self.frames)
+            .into_iter()
+            .partition(|(s, _)| *s == id);
+        self.frames = rest;
+        mine.into_iter().map(|(_, f)| f).collect()
+    }
+
+    fn room_events(&mut self, id: SessionId) -> Vec<(String, Value)> {
+        self.take(id)
+            .into_iter()
+            .filter(|f| f["message"] == "OnDataEvent")
+            .map(|f| {
+                (
+                    f["data"][0]["payload"]["name"].as_str().unwrap().to_owned(),
+                    f["data"][0]["payload"]["info"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn statuses(&mut self, id: SessionId) -> Vec<(String, Option<String>)> {
+        self.take(id)
+            .into_iter()
+            .filter(|f| f["message"] == "notifyStreamStatusEvent")
+            .map(|f| {
+                (
+                    f["data"][0]["status"].as_str().unwrap().to_owned(),
+                    f["data"][0]["info"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    fn added_peers(&mut self) -> Vec<(WorkerId, PeerId, PeerRole)> {
+        std::mem::take(&mut self.commands)
+            .into_iter()
+            .filter_map(|(w, c)| match c {
+                Command::PeerAdd(add) => Some((w, add.peer, add.role)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn notify(&mut self, notification: Notification) {
+        self.directory.handle_notification(notification);
+        self.collect();
+    }
+}
+
+#[test]
+fn connection_establishes_and_commands_before_it_fail() {
+    let mut h = Harness::new(16);
+    let early = SessionId(9);
+    h.directory.open_session(early);
+    let status = {
+        h.send(early, serde_json::json!({"message": "sendData", "data": [{"operationId": "o1", "payload": {"command": "join", "options": {"name": "r"}}}]}));
+        h.take(early).pop().unwrap()
+    };
+    assert_eq!(status["data"][0]["status"], "FAILED");
+    let alice = h.connect(1, "alice");
+    let frames = h.take(alice);
+    assert_eq!(frames[0]["message"], "getUserData");
+    h.send(
+        alice,
+        serde_json::json!({"message": "connection", "data": [{}]}),
+    );
+    assert_eq!(h.take(alice)[0]["message"], "fail");
+}
+
+#[test]
+fn two_participants_join_publish_play_and_leave() {
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    let bob = h.connect(2, "bob");
+    assert_eq!(
+        h.command(alice, "join", serde_json::json!({"name": "r1"}))["status"],
+        "ACCEPTED"
+    );
+    let events = h.room_events(alice);
+    assert_eq!(events, vec![("STATE".to_owned(), serde_json::json!([]))]);
+
+    h.stream(
+        alice,
+        "publishStream",
+        "m1",
+        "r1-alice-0001",
+        Some("r1"),
+        PUBLISH_OFFER,
+    );
+    assert!(h
+        .take(alice)
+        .iter()
+        .any(|f| f["message"] == "setRemoteSDP" && f["data"][0] == "m1"));
+    let (worker, publisher, role) = h.added_peers().pop().unwrap();
+    assert_eq!(role, PeerRole::Publisher);
+    h.notify(Notification::PeerConnected { peer: publisher });
+    assert_eq!(h.statuses(alice), vec![("PUBLISHING".to_owned(), None)]);
+
+    assert_eq!(
+        h.command(bob, "join", serde_json::json!({"name": "r1"}))["status"],
+        "ACCEPTED"
+    );
+    let state = h.room_events(bob);
+    assert_eq!(
+        state,
+        vec![(
+            "STATE".to_owned(),
+            serde_json::json!([{"login": "alice", "name": "r1-alice-0001"}])
+        )]
+    );
+    assert_eq!(
+        h.room_events(alice),
+        vec![("JOINED".to_owned(), serde_json::json!("bob"))]
+    );
+
+    h.stream(
+        bob,
+        "playStream",
+        "m2",
+        "r1-alice-0001",
+        Some("r1"),
+        PLAY_OFFER,
+    );
+    let (player_worker, player, role) = h.added_peers().pop().unwrap();
+    assert_eq!(
+        player_worker, worker,
+        "players live on the publisher's worker"
+    );
+    assert_eq!(role, PeerRole::Player { publisher });
+    h.notify(Notification::PeerConnected { peer: player });
+    assert_eq!(h.statuses(bob), vec![("PLAYING".to_owned(), None)]);
+
+    let sent = h.command(
+        bob,
+        "sendMessage",
+        serde_json::json!({"roomConfig": {"name": "r1"}, "to": "alice", "text": "hi"}),
+    );
+    assert_eq!(sent["status"], "ACCEPTED");
+    assert_eq!(
+        h.room_events(alice),
+        vec![(
+            "MESSAGE".to_owned(),
+            serde_json::json!({"from": "bob", "text": "hi"})
+        )]
+    );
+
+    h.stream(alice, "unPublishStream", "m1", "r1-alice-0001", None, "");
+    assert_eq!(h.statuses(alice), vec![("UNPUBLISHED".to_owned(), None)]);
+    let bob_frames = h.take(bob);
+    assert!(bob_frames
+        .iter()
+        .any(|f| f["data"][0]["status"] == "STOPPED"
+            && f["data"][0]["info"] == "Stopped by publisher stop"));
+    assert!(bob_frames
+        .iter()
+        .any(|f| f["data"][0]["payload"]["name"] == "UNPUBLISHED"));
+
+    assert_eq!(
+        h.command(alice, "leave", serde_json::json!({"name": "r1"}))["status"],
+        "ACCEPTED"
+    );
+    assert_eq!(
+        h.room_events(bob),
+        vec![("LEFT".to_owned(), serde_json::json!("alice"))]
+    );
+}
+
+#[test]
+fn wrong_state_commands_get_clear_errors() {
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    h.take(alice);
+    h.stream(
+        alice,
+        "publishStream",
+        "m1",
+        "r1-alice-0001",
+        Some("r1"),
+        PUBLISH_OFFER,
+    );
+    assert_eq!(
+        h.statuses(alice),
+        vec![(
+            "FAILED".to_owned(),
+            Some("Not joined to room 'r1'".to_owned())
+        )]
+    );
+    h.stream(alice, "playStream", "m2", "nope", None, PLAY_OFFER);
+    assert_eq!(
+        h.statuses(alice),
+        vec![("FAILED".to_owned(), Some("Stream not found".to_owned()))]
+    );
+    assert_eq!(
+        h.command(alice, "leave", serde_json::json!({"name": "r1"}))["status"],
+        "FAILED"
+    );
+    h.stream(alice, "publishStream", "m3", "plain", None, "garbage");
+    assert_eq!(h.statuses(alice)[0].0, "FAILED");
+    h.stream(alice, "publishStream", "m4", "plain", None, PUBLISH_OFFER);
+    let bob = h.connect(2, "bob");
+    h.stream(bob, "publishStream", "m1", "plain", None, PUBLISH_OFFER);
+    assert_eq!(
+        h.statuses(bob),
+        vec![(
+            "FAILED".to_owned(),
+            Some("Stream name is already in use".to_owned())
+        )]
+    );
+    h.send(bob, serde_json::json!({"message": "bogus", "data": [{}]}));
+    assert_eq!(h.take(bob)[0]["message"], "fail");
+    assert_eq!(h.directory.counts().peers, 1);
+}
+
+#[test]
+fn a_full_room_refuses_with_a_reason() {
+    let mut h = Harness::new(2);
+    for (i, login) in ["a", "b"].iter().enumerate() {
+        let id = h.connect(i as u64 + 1, login);
+        assert_eq!(
+            h.command(id, "join", serde_json::json!({"name": "small"}))["status"],
+            "ACCEPTED"
+        );
+    }
+    let c = h.connect(3, "c");
+    let status = h.command(c, "join", serde_json::json!({"name": "small"}));
+    assert_eq!(status["status"], "FAILED");
+    assert!(status["info"].as_str().unwrap().contains("Room is full"));
+}
+
+#[test]
+fn disconnect_frees_everything_and_tells_the_room() {
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    let bob = h.connect(2, "bob");
+    h.command(alice, "join", serde_json::json!({"name": "r"}));
+    h.command(bob, "join", serde_json::json!({"name": "r"}));
+    h.stream(
+        alice,
+        "publishStream",
+        "m1",
+        "r-alice",
+        Some("r"),
+        PUBLISH_OFFER,
+    );
+    let (_, publisher, _) = h.added_peers().pop().unwrap();
+    h.notify(Notification::PeerConnected { peer: publisher });
+    h.stream(bob, "playStream", "m2", "r-alice", Some("r"), PLAY_OFFER);
+    h.take(bob);
+    h.directory.close_session(alice);
+    h.collect();
+    let events: Vec<String> = h.take(bob).iter().map(|f| f.to_string()).collect();
+    assert!(events.iter().any(|e| e.contains("STOPPED")), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.contains("UNPUBLISHED")),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e.contains("LEFT")), "{events:?}");
+    let removed = h
+        .commands
+        .iter()
+        .filter(|(_, c)| matches!(c, Command::PeerRemove { .. }))
+        .count();
+    assert_eq!(removed, 2);
+    h.directory.close_session(bob);
+    assert_eq!(h.directory.counts(), DirectoryCounts::default());
+}
+
+#[test]
+fn a_failed_publisher_fails_for_its_session_and_stops_players() {
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    h.stream(alice, "publishStream", "m1", "solo", None, PUBLISH_OFFER);
+    let (_, publisher, _) = h.added_peers().pop().unwrap();
+    h.take(alice);
+    h.notify(Notification::PeerFailed {
+        peer: publisher,
+        failure: PeerFailure::Silence,
+    });
+    assert_eq!(
+        h.statuses(alice),
+        vec![(
+            "FAILED".to_owned(),
+            Some("Failed by RTP activity".to_owned())
+        )]
+    );
+    assert_eq!(h.directory.counts().published, 0);
+}

@@ -1,0 +1,118 @@
+//! The hub: the directory plus the means to carry out its effects — each session's outbox and
+//! each worker's command queue. Shared by the control thread's tasks behind a mutex that is
+//! never held across an `.await` (the runtime is single-threaded, so it is never contended).
+//!
+//! Invariants: after every call into the directory, all queued effects are applied before the
+//! lock is released; a session whose outbox is full is cut off (its task sees the closed
+//! channel and closes the socket) rather than allowed to grow memory without bound.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::directory::{Directory, Effect, SessionId};
+use crate::worker::commands::{Command, Notification, PeerFailure, WorkerHandle};
+
+/// Frames queued for one session's socket. A room of 16 produces a few dozen events per join;
+/// a client that lets thousands pile up is not reading and is disconnected.
+pub const SESSION_OUTBOX_MESSAGES_MAX: usize = 4096;
+
+pub type SharedHub = Arc<Mutex<Hub>>;
+
+pub struct Hub {
+    directory: Directory,
+    outboxes: HashMap<SessionId, mpsc::Sender<String>>,
+    workers: Vec<WorkerHandle>,
+    next_session: u64,
+}
+
+impl Hub {
+    pub fn new(directory: Directory, workers: Vec<WorkerHandle>) -> Self {
+        Hub {
+            directory,
+            outboxes: HashMap::new(),
+            workers,
+            next_session: 1,
+        }
+    }
+
+    pub fn shared(self) -> SharedHub {
+        Arc::new(Mutex::new(self))
+    }
+
+    pub fn open_session(&mut self, outbox: mpsc::Sender<String>) -> SessionId {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.outboxes.insert(id, outbox);
+        self.directory.open_session(id);
+        id
+    }
+
+    pub fn frame(&mut self, id: SessionId, text: &str, now: Instant) {
+        self.directory.handle_frame(id, text, now);
+        self.apply();
+    }
+
+    pub fn close_session(&mut self, id: SessionId) {
+        self.outboxes.remove(&id);
+        self.directory.close_session(id);
+        self.apply();
+    }
+
+    pub fn notification(&mut self, notification: Notification) {
+        self.directory.handle_notification(notification);
+        self.apply();
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    pub fn workers(&self) -> &[WorkerHandle] {
+        &self.workers
+    }
+
+    fn apply(&mut self) {
+        loop {
+            let effects = self.directory.take_effects();
+            if effects.is_empty() {
+                return;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Send(id, message) => self.deliver(id, message.to_json()),
+                    Effect::Worker(worker, command) => {
+                        let added = match &command {
+                            Command::PeerAdd(add) => Some(add.peer),
+                            _ => None,
+                        };
+                        let delivered = self.workers.get(worker.0).is_some_and(|w| w.send(command));
+                        if let (false, Some(peer)) = (delivered, added) {
+                            tracing::error!(worker = worker.0, %peer, "worker command queue full; failing the stream");
+                            let failure = PeerFailure::Internal;
+                            self.directory
+                                .handle_notification(Notification::PeerFailed { peer, failure });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, id: SessionId, text: String) {
+        let Some(outbox) = self.outboxes.get(&id) else {
+            return;
+        };
+        if outbox.try_send(text).is_err() {
+            tracing::warn!(session = %id, "session is not reading its frames; disconnecting it");
+            self.outboxes.remove(&id);
+        }
+    }
+}
+
+/// Lock the hub; a panic while it was held (a bug) must not take every other session down.
+pub fn lock(hub: &SharedHub) -> MutexGuard<'_, Hub> {
+    hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

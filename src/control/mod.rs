@@ -1,0 +1,149 @@
+//! The control thread: one tokio current-thread runtime serving HTTP, HTTPS and WebSocket
+//! signaling, the room directory (through the hub), and the pump that brings worker
+//! notifications in. Nothing here touches UDP.
+
+pub mod directory;
+pub mod http;
+pub mod hub;
+pub mod session;
+pub mod signaling;
+pub mod tls;
+
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use self::directory::{Directory, DirectoryLimits};
+use self::hub::{lock, Hub, SharedHub};
+use crate::config::Config;
+use crate::peer::{DtlsCert, PeerEnv};
+use crate::worker::commands::{Command, Notification, WorkerHandle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+pub struct ControlPlane {
+    pub config: Arc<Config>,
+    pub workers: Vec<WorkerHandle>,
+    pub notifications: Receiver<Notification>,
+    pub wakeup: Arc<Notify>,
+    pub dtls_cert: DtlsCert,
+}
+
+/// Run the control thread until SIGINT or SIGTERM; then tell the workers to stop.
+pub fn run(plane: ControlPlane) -> Result<(), ControlError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ControlError::Runtime)?;
+    runtime.block_on(serve(plane))
+}
+
+async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
+    let ControlPlane {
+        config,
+        workers,
+        notifications,
+        wakeup,
+        dtls_cert,
+    } = plane;
+    let envs = (0..config.workers)
+        .map(|i| PeerEnv {
+            candidate: (config.media_ip, config.media_port(i)).into(),
+            dtls_cert: dtls_cert.clone(),
+        })
+        .collect();
+    let limits = DirectoryLimits {
+        room_participants_max: config.room_participants_max,
+        session_streams_max: config.session_streams_max,
+    };
+    let hub = Hub::new(Directory::new(limits, envs), workers).shared();
+    let state = http::AppState {
+        hub: hub.clone(),
+        config: config.clone(),
+    };
+    let router = http::router(state);
+
+    let http_listener = bind(config.http_addr).await?;
+    let https_listener = bind(config.https_addr).await?;
+    let tls_config = tls::server_config(&config)?;
+    tracing::info!(
+        http = %local(&http_listener),
+        https = %local(&https_listener),
+        media_ip = %config.media_ip,
+        "webcall listening: open http://{}/ in two tabs",
+        local(&http_listener)
+    );
+
+    tokio::spawn(pump_notifications(hub.clone(), notifications, wakeup));
+    let http = axum::serve(http_listener, router.clone());
+    let https = tls::serve(https_listener, tls_config, router);
+    tokio::select! {
+        result = http => {
+            if let Err(error) = result {
+                tracing::error!(%error, "http server ended");
+            }
+        }
+        _ = https => {}
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    for worker in lock(&hub).workers() {
+        worker.send(Command::Shutdown);
+    }
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ControlError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControlError::Listen { addr, source })
+}
+
+fn local(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
+/// Bring worker notifications into the hub. The workers ring `wakeup` after each one; a
+/// notification arriving between the drain and the wait leaves a permit, so none is missed.
+async fn pump_notifications(
+    hub: SharedHub,
+    notifications: Receiver<Notification>,
+    wakeup: Arc<Notify>,
+) {
+    loop {
+        wakeup.notified().await;
+        while let Ok(notification) = notifications.try_recv() {
+            lock(&hub).notification(notification);
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

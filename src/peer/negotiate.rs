@@ -1,0 +1,261 @@
+//! SDP negotiation for one stream's peer connection: choose codecs, build the str0m `Rtc`
+//! (ICE-lite, RTP mode, DTLS-SRTP, BUNDLE, rtcp-mux) and produce the answer.
+//!
+//! Runs on the control thread when `publishStream`/`playStream` arrive; the finished `Rtc` then
+//! moves to the worker that owns the stream. Codecs are never transcoded: a publisher's answer
+//! keeps exactly one video and one audio codec (the first the offer prefers among H.264
+//! packetization-mode 1, VP8, Opus, PCMU, PCMA), and a player's answer keeps exactly the
+//! publisher's codecs at the player's own payload types, or the play fails with
+//! `No common codecs`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::SdpOffer;
+use str0m::config::DtlsCert;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, MediaKind, Mid, Pt};
+use str0m::{Candidate, IceCreds, Rtc};
+
+use super::sdp_scan::{
+    scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind,
+};
+
+/// What every new `Rtc` shares: the worker's announced UDP address and the process's DTLS
+/// certificate (generated once: making an ECDSA key per peer would cost the control thread).
+#[derive(Clone)]
+pub struct PeerEnv {
+    pub candidate: SocketAddr,
+    pub dtls_cert: DtlsCert,
+}
+
+/// One negotiated track: which m-line and which payload type carry it on this peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackCodec {
+    pub kind: MediaKind,
+    pub mid: Mid,
+    pub pt: Pt,
+    pub rtx_pt: Option<Pt>,
+    /// Upper-cased encoding name from the SDP, e.g. `H264`.
+    pub name: String,
+    pub clock_rate: u32,
+    pub channels: Option<u8>,
+    pub fmtp: String,
+}
+
+/// The tracks of a negotiated peer: a publisher's incoming or a player's outgoing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamTracks {
+    pub video: Option<TrackCodec>,
+    pub audio: Option<TrackCodec>,
+}
+
+pub struct Negotiated {
+    pub rtc: Rtc,
+    pub answer_sdp: String,
+    /// Our ICE ufrag: the worker's demultiplexer finds this peer by it.
+    pub local_ufrag: String,
+    pub tracks: StreamTracks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NegotiationError {
+    #[error("Invalid SDP: {0}")]
+    Sdp(#[from] SdpScanError),
+    #[error("No common codecs")]
+    NoCommonCodecs,
+    #[error("Invalid SDP: {0}")]
+    Rejected(String),
+}
+
+/// Negotiate a publisher's offer.
+pub fn negotiate_publisher(
+    offer: &str,
+    env: &PeerEnv,
+    now: Instant,
+) -> Result<Negotiated, NegotiationError> {
+    let sections = scan_offer(offer)?;
+    let pick = |kind: SectionKind, prefer: &dyn Fn(&OfferCodec) -> bool| -> Option<TrackCodec> {
+        let section = sections.iter().find(|s| {
+            s.kind == kind
+                && !s.port_zero
+                && s.direction != SectionDirection::RecvOnly
+                && s.direction != SectionDirection::Inactive
+        })?;
+        let codec = section.codecs.iter().find(|c| prefer(c))?;
+        track_for(section, codec)
+    };
+    let video = pick(SectionKind::Video, &|c| is_supported_video(c));
+    let audio = pick(SectionKind::Audio, &|c| is_supported_audio(c));
+    if video.is_none() && audio.is_none() {
+        return Err(NegotiationError::NoCommonCodecs);
+    }
+    build(offer, env, now, StreamTracks { video, audio })
+}
+
+/// Negotiate a player's offer for a stream whose publisher negotiated `source`.
+pub fn negotiate_player(
+    offer: &str,
+    source: &StreamTracks,
+    env: &PeerEnv,
+    now: Instant,
+) -> Result<Negotiated, NegotiationError> {
+    let sections = scan_offer(offer)?;
+    let matching = |kind: SectionKind,
+                    wanted: &Option<TrackCodec>|
+     -> Result<Option<TrackCodec>, NegotiationError> {
+        let Some(wanted) = wanted else {
+            return Ok(None);
+        };
+        let Some(section) = sections.iter().find(|s| s.kind == kind && !s.port_zero) else {
+            return Ok(None);
+        };
+        let codec = section
+            .codecs
+            .iter()
+            .find(|c| same_codec(c, wanted))
+            .ok_or(NegotiationError::NoCommonCodecs)?;
+        Ok(track_for(section, codec))
+    };
+    let video = matching(SectionKind::Video, &source.video)?;
+    let audio = matching(SectionKind::Audio, &source.audio)?;
+    if video.is_none() && audio.is_none() {
+        return Err(NegotiationError::NoCommonCodecs);
+    }
+    build(offer, env, now, StreamTracks { video, audio })
+}
+
+fn is_supported_video(codec: &OfferCodec) -> bool {
+    match codec.name.as_str() {
+        "VP8" => codec.clock_rate == 90_000,
+        // Mode 0 (single NAL units only) cannot carry a browser's large frames through us.
+        "H264" => codec.clock_rate == 90_000 && codec.fmtp_param("packetization-mode") == Some("1"),
+        _ => false,
+    }
+}
+
+fn is_supported_audio(codec: &OfferCodec) -> bool {
+    matches!(
+        (codec.name.as_str(), codec.clock_rate),
+        ("OPUS", 48_000) | ("PCMU", 8_000) | ("PCMA", 8_000)
+    )
+}
+
+/// Whether a player's offered codec can carry the publisher's bytes unchanged.
+fn same_codec(offered: &OfferCodec, wanted: &TrackCodec) -> bool {
+    if offered.name != wanted.name || offered.clock_rate != wanted.clock_rate {
+        return false;
+    }
+    if offered.name != "H264" {
+        return true;
+    }
+    let profile = |fmtp_value: Option<&str>| {
+        fmtp_value
+            .and_then(|p| p.get(..4))
+            .map(str::to_ascii_lowercase)
+    };
+    let wanted_fmtp = OfferCodec {
+        fmtp: wanted.fmtp.clone(),
+        ..offered.clone()
+    };
+    offered.fmtp_param("packetization-mode") == wanted_fmtp.fmtp_param("packetization-mode")
+        && profile(offered.fmtp_param("profile-level-id"))
+            == profile(wanted_fmtp.fmtp_param("profile-level-id"))
+}
+
+fn track_for(section: &OfferSection, codec: &OfferCodec) -> Option<TrackCodec> {
+    let kind = match section.kind {
+        SectionKind::Audio => MediaKind::Audio,
+        SectionKind::Video => MediaKind::Video,
+        SectionKind::Other => return None,
+    };
+    Some(TrackCodec {
+        kind,
+        mid: Mid::from(section.mid.as_deref()?),
+        pt: Pt::from(codec.pt),
+        rtx_pt: (kind == MediaKind::Video)
+            .then_some(codec.rtx_pt.map(Pt::from))
+            .flatten(),
+        name: codec.name.clone(),
+        clock_rate: codec.clock_rate,
+        channels: codec.channels,
+        fmtp: codec.fmtp.clone(),
+    })
+}
+
+fn str0m_codec(name: &str) -> Option<Codec> {
+    Some(match name {
+        "VP8" => Codec::Vp8,
+        "H264" => Codec::H264,
+        "OPUS" => Codec::Opus,
+        "PCMU" => Codec::PCMU,
+        "PCMA" => Codec::PCMA,
+        _ => return None,
+    })
+}
+
+fn build(
+    offer: &str,
+    env: &PeerEnv,
+    now: Instant,
+    tracks: StreamTracks,
+) -> Result<Negotiated, NegotiationError> {
+    let creds = IceCreds {
+        ufrag: random_token(16),
+        pass: random_token(32),
+    };
+    let local_ufrag = creds.ufrag.clone();
+    let mut config = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_local_ice_credentials(creds)
+        .set_dtls_cert(env.dtls_cert.clone())
+        .clear_codecs();
+    for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
+        let codec = str0m_codec(&track.name).ok_or(NegotiationError::NoCommonCodecs)?;
+        let clock = match track.clock_rate {
+            90_000 => Frequency::NINETY_KHZ,
+            48_000 => Frequency::FORTY_EIGHT_KHZ,
+            _ => Frequency::EIGHT_KHZ,
+        };
+        let format = FormatParams::parse_line(&track.fmtp);
+        config.codec_config().add_config(
+            track.pt,
+            track.rtx_pt,
+            codec,
+            clock,
+            track.channels,
+            format,
+        );
+    }
+    let mut rtc = config.build(now);
+    let candidate = Candidate::host(env.candidate, "udp")
+        .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    Ok(Negotiated {
+        rtc,
+        answer_sdp: answer.to_sdp_string(),
+        local_ufrag,
+        tracks,
+    })
+}
+
+/// ICE ufrag/password characters (RFC 8445 ice-char: ALPHA / DIGIT / "+" / "/").
+fn random_token(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    out.truncate(len);
+    out
+}
+
+#[cfg(test)]
+#[path = "negotiate_tests.rs"]
+mod tests;

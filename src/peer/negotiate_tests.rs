@@ -1,0 +1,107 @@
+use super::*;
+
+const PUBLISH_OFFER: &str = include_str!("testdata/chrome_publish_offer.sdp");
+const PLAY_OFFER: &str = include_str!("testdata/chrome_play_offer.sdp");
+
+fn env() -> PeerEnv {
+    crate::peer::install_crypto_provider();
+    PeerEnv {
+        candidate: "127.0.0.1:31000".parse().unwrap(),
+        dtls_cert: crate::peer::generate_dtls_cert().unwrap(),
+    }
+}
+
+/// Remove every codec named `name` (and its RTX) from an offer, like the SDK's `stripCodecs`.
+fn strip(sdp: &str, name: &str) -> String {
+    let sections = scan_offer(sdp).unwrap();
+    let mut pts: Vec<u8> = Vec::new();
+    for codec in sections.iter().flat_map(|s| &s.codecs) {
+        if codec.name == name {
+            pts.push(codec.pt);
+            pts.extend(codec.rtx_pt);
+        }
+    }
+    sdp.lines()
+        .filter(|line| !pts.iter().any(|pt| line.contains(&format!(":{pt} "))))
+        .map(|line| {
+            if line.starts_with("m=") {
+                line.split(' ')
+                    .filter(|w| w.parse::<u8>().map(|pt| !pts.contains(&pt)).unwrap_or(true))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                line.to_owned()
+            }
+        })
+        .map(|line| line + "\r\n")
+        .collect()
+}
+
+#[test]
+fn publisher_keeps_the_first_supported_codecs() {
+    let negotiated = negotiate_publisher(PUBLISH_OFFER, &env(), Instant::now()).unwrap();
+    let video = negotiated.tracks.video.unwrap();
+    assert_eq!((video.name.as_str(), *video.pt), ("VP8", 96));
+    assert_eq!(video.rtx_pt, Some(Pt::from(97)));
+    let audio = negotiated.tracks.audio.unwrap();
+    assert_eq!((audio.name.as_str(), *audio.pt), ("OPUS", 111));
+    assert!(negotiated.answer_sdp.contains("VP8/90000"));
+    assert!(!negotiated.answer_sdp.contains("H264"));
+    assert!(negotiated.answer_sdp.contains("a=ice-lite"));
+    assert!(negotiated.answer_sdp.contains(&negotiated.local_ufrag));
+    assert!(negotiated.answer_sdp.contains("127.0.0.1 31000"));
+}
+
+#[test]
+fn publisher_without_vp8_gets_h264_packetization_mode_1() {
+    let offer = strip(PUBLISH_OFFER, "VP8");
+    let negotiated = negotiate_publisher(&offer, &env(), Instant::now()).unwrap();
+    let video = negotiated.tracks.video.unwrap();
+    assert_eq!((video.name.as_str(), *video.pt), ("H264", 102));
+    assert!(negotiated.answer_sdp.contains("H264/90000"));
+}
+
+#[test]
+fn player_gets_the_publishers_codec_at_its_own_payload_type() {
+    let env = env();
+    let source = negotiate_publisher(&strip(PUBLISH_OFFER, "VP8"), &env, Instant::now())
+        .unwrap()
+        .tracks;
+    let negotiated = negotiate_player(PLAY_OFFER, &source, &env, Instant::now()).unwrap();
+    let video = negotiated.tracks.video.unwrap();
+    assert_eq!(video.name, "H264");
+    assert_eq!(video.fmtp_param_profile(), Some("4200".into()));
+    assert!(negotiated.answer_sdp.contains("a=sendonly"));
+    assert!(!negotiated.answer_sdp.contains("VP8"));
+}
+
+#[test]
+fn player_without_the_publishers_codec_fails_with_no_common_codecs() {
+    let env = env();
+    let source = negotiate_publisher(PUBLISH_OFFER, &env, Instant::now())
+        .unwrap()
+        .tracks;
+    let offer = strip(PLAY_OFFER, "VP8");
+    let error = negotiate_player(&offer, &source, &env, Instant::now())
+        .err()
+        .unwrap();
+    assert_eq!(error, NegotiationError::NoCommonCodecs);
+    assert_eq!(error.to_string(), "No common codecs");
+}
+
+#[test]
+fn garbage_offers_fail_cleanly() {
+    let env = env();
+    for offer in ["", "hello", "v=0\r\nm=video 9 X 1\r\n", "v=0\r\na=fingerprint:sha-256 AA\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"] {
+        assert!(negotiate_publisher(offer, &env, Instant::now()).is_err(), "{offer:?}");
+    }
+}
+
+impl TrackCodec {
+    fn fmtp_param_profile(&self) -> Option<String> {
+        self.fmtp
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("profile-level-id="))
+            .map(|v| v[..4].to_owned())
+    }
+}

@@ -1,0 +1,255 @@
+//! The forwarding table of one worker: which players hang off each publisher, and how each
+//! player's tracks are rewritten. Sans-IO: fed a publisher's RTP packets and keyframe requests,
+//! it produces the writes for the players' `Rtc`s and says when to ask the publisher for a
+//! keyframe.
+//!
+//! Owned by exactly one worker thread. Invariants: a player is listed under exactly one
+//! publisher and is removed from it when either goes; the payload of a packet is shared (`Arc`)
+//! by every write made from it, never copied per player; keyframe requests to a publisher are
+//! at least `KEYFRAME_REQUEST_INTERVAL_MIN` apart.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+use str0m::format::{detect_h264_keyframe, detect_h264_nalu, detect_vp8_keyframe};
+use str0m::media::Pt;
+use str0m::media::{MediaKind, Mid};
+use str0m::rtp::{RtpPacket, RtpWrite};
+
+use super::rewrite::TrackRewriter;
+use crate::peer::{StreamTracks, TrackCodec};
+use crate::worker::commands::PeerId;
+
+/// Browsers answer a PLI with a full keyframe (tens of packets); asking more often than this only
+/// burns the publisher's uplink. Players that join in a burst share one request.
+pub const KEYFRAME_REQUEST_INTERVAL_MIN: Duration = Duration::from_millis(500);
+/// Players one publisher feeds: a room of 16 plus recorders and RTMP outputs, with room to spare
+/// for a 1→N livestream.
+pub const PLAYERS_PER_PUBLISHER_MAX: usize = 4096;
+
+const H264_NALU_SPS: u8 = 7;
+
+struct PublisherRoute {
+    tracks: StreamTracks,
+    players: Vec<PeerId>,
+    last_keyframe_request: Option<Instant>,
+}
+
+struct PlayerRoute {
+    publisher: PeerId,
+    video: Option<(Mid, TrackRewriter)>,
+    audio: Option<(Mid, TrackRewriter)>,
+}
+
+/// The parts of a publisher's RTP packet that forwarding reads.
+pub struct IncomingRtp {
+    pub pt: Pt,
+    /// Extended (rollover-free) sequence number.
+    pub seq: u64,
+    pub ts: u32,
+    pub marker: bool,
+    pub arrival: Instant,
+    pub payload: Arc<[u8]>,
+}
+
+impl From<&RtpPacket> for IncomingRtp {
+    fn from(packet: &RtpPacket) -> Self {
+        IncomingRtp {
+            pt: packet.header.payload_type,
+            seq: *packet.seq_no,
+            ts: packet.header.timestamp,
+            marker: packet.header.marker,
+            arrival: packet.timestamp,
+            payload: packet.payload.clone(),
+        }
+    }
+}
+
+/// One packet to write on one player's outgoing track.
+pub struct PlayerWrite {
+    pub player: PeerId,
+    pub mid: Mid,
+    pub write: RtpWrite,
+    pub kind: MediaKind,
+}
+
+#[derive(Default)]
+pub struct Router {
+    publishers: HashMap<PeerId, PublisherRoute>,
+    players: HashMap<PeerId, PlayerRoute>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("publisher not found on this worker")]
+    NoPublisher,
+    #[error("publisher already has {PLAYERS_PER_PUBLISHER_MAX} players")]
+    TooManyPlayers,
+}
+
+impl Router {
+    pub fn add_publisher(&mut self, publisher: PeerId, tracks: StreamTracks) {
+        self.publishers.insert(
+            publisher,
+            PublisherRoute {
+                tracks,
+                players: Vec::new(),
+                last_keyframe_request: None,
+            },
+        );
+    }
+
+    /// Attach a player. `seed` randomises its sequence and timestamp starts.
+    pub fn add_player(
+        &mut self,
+        player: PeerId,
+        publisher: PeerId,
+        tracks: &StreamTracks,
+        seed: u64,
+    ) -> Result<(), RouteError> {
+        let route = self
+            .publishers
+            .get_mut(&publisher)
+            .ok_or(RouteError::NoPublisher)?;
+        if route.players.len() >= PLAYERS_PER_PUBLISHER_MAX {
+            return Err(RouteError::TooManyPlayers);
+        }
+        route.players.push(player);
+        let rewriter = |track: &Option<TrackCodec>, gate: bool, seed: u64| {
+            track
+                .as_ref()
+                .map(|t| (t.mid, TrackRewriter::new(t.pt, gate, seed)))
+        };
+        self.players.insert(
+            player,
+            PlayerRoute {
+                publisher,
+                video: rewriter(&tracks.video, true, seed),
+                audio: rewriter(&tracks.audio, false, seed.rotate_left(17)),
+            },
+        );
+        Ok(())
+    }
+
+    /// Remove a peer of either role. Returns the players a removed publisher still fed.
+    pub fn remove(&mut self, peer: PeerId) -> Vec<PeerId> {
+        if let Some(route) = self.players.remove(&peer) {
+            if let Some(publisher) = self.publishers.get_mut(&route.publisher) {
+                publisher.players.retain(|p| *p != peer);
+            }
+        }
+        match self.publishers.remove(&peer) {
+            Some(route) => {
+                for player in &route.players {
+                    self.players.remove(player);
+                }
+                route.players
+            }
+            None => Vec::new(),
+        }
+    }
+
+    pub fn publisher_of(&self, player: PeerId) -> Option<PeerId> {
+        self.players.get(&player).map(|r| r.publisher)
+    }
+
+    /// The publisher's video m-line, where keyframe requests go.
+    pub fn publisher_video_mid(&self, publisher: PeerId) -> Option<Mid> {
+        self.publishers
+            .get(&publisher)?
+            .tracks
+            .video
+            .as_ref()
+            .map(|t| t.mid)
+    }
+
+    /// Fan one publisher packet out to its players, appending to `out`.
+    pub fn forward(&mut self, publisher: PeerId, packet: &IncomingRtp, out: &mut Vec<PlayerWrite>) {
+        let Some(route) = self.publishers.get(&publisher) else {
+            return;
+        };
+        let pt = packet.pt;
+        let (kind, codec) = match (&route.tracks.video, &route.tracks.audio) {
+            (Some(video), _) if video.pt == pt => (MediaKind::Video, video),
+            (_, Some(audio)) if audio.pt == pt => (MediaKind::Audio, audio),
+            _ => return,
+        };
+        let starts_keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
+        let seq = packet.seq;
+        for player in &route.players {
+            let Some(player_route) = self.players.get_mut(player) else {
+                continue;
+            };
+            let track = match kind {
+                MediaKind::Video => player_route.video.as_mut(),
+                MediaKind::Audio => player_route.audio.as_mut(),
+            };
+            let Some((mid, rewriter)) = track else {
+                continue;
+            };
+            let Some(out_header) = rewriter.rewrite(seq, packet.ts, starts_keyframe) else {
+                continue;
+            };
+            let write = RtpWrite::new(
+                out_header.pt,
+                out_header.seq.into(),
+                out_header.ts,
+                packet.arrival,
+                packet.payload.clone(),
+            )
+            .marker(packet.marker);
+            out.push(PlayerWrite {
+                player: *player,
+                mid: *mid,
+                write,
+                kind,
+            });
+        }
+    }
+
+    /// Whether to send the publisher a keyframe request now: one of its players waits for a
+    /// keyframe (or asked for one with `player_asked`) and the last request is old enough.
+    pub fn keyframe_request_due(
+        &mut self,
+        publisher: PeerId,
+        now: Instant,
+        player_asked: bool,
+    ) -> bool {
+        let Some(route) = self.publishers.get_mut(&publisher) else {
+            return false;
+        };
+        if route.tracks.video.is_none() {
+            return false;
+        }
+        let someone_waits = player_asked
+            || route.players.iter().any(|p| {
+                self.players
+                    .get(p)
+                    .and_then(|r| r.video.as_ref())
+                    .is_some_and(|(_, rw)| rw.waiting_for_keyframe())
+            });
+        let throttled = route
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL_MIN);
+        if someone_waits && !throttled {
+            route.last_keyframe_request = Some(now);
+            return true;
+        }
+        false
+    }
+}
+
+/// Whether a video payload starts something a decoder can start from: a VP8 keyframe, or an
+/// H.264 SPS (browsers send SPS, PPS, IDR in that order) or IDR.
+fn starts_keyframe(codec: &TrackCodec, payload: &[u8]) -> bool {
+    match codec.name.as_str() {
+        "VP8" => detect_vp8_keyframe(payload),
+        "H264" => detect_h264_nalu(payload, H264_NALU_SPS) || detect_h264_keyframe(payload),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

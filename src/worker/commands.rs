@@ -1,0 +1,117 @@
+//! The typed messages between the control thread and the media workers, and the handle control
+//! keeps for each worker.
+//!
+//! Control → worker: [`Command`] on a bounded crossbeam queue, followed by a wakeup of the
+//! worker's blocking wait. Worker → control: [`Notification`] on one bounded queue shared by all
+//! workers, followed by a `tokio::sync::Notify`. A worker never blocks on control: when the
+//! notification queue is full the notification is counted and dropped (control's periodic
+//! sweep recovers the state).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, TrySendError};
+use str0m::Rtc;
+
+use super::io::Waker;
+use crate::peer::StreamTracks;
+
+/// Commands waiting for one worker. Each is one peer to add or remove; 4096 covers a burst of a
+/// whole room of 16 joining with 16 streams each, many times over.
+pub const WORKER_COMMAND_QUEUE_DEPTH: usize = 4096;
+/// Notifications waiting for the control thread from all workers together.
+pub const NOTIFICATION_QUEUE_DEPTH: usize = 16384;
+
+/// A peer connection, unique in the process; assigned by the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer-{}", self.0)
+    }
+}
+
+/// A media worker thread's index (worker i listens on UDP port BASE+i).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkerId(pub usize);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    Publisher,
+    Player { publisher: PeerId },
+}
+
+pub struct PeerAdd {
+    pub peer: PeerId,
+    pub role: PeerRole,
+    pub rtc: Rtc,
+    pub local_ufrag: String,
+    /// The tracks this peer negotiated (a publisher's incoming, a player's outgoing).
+    pub tracks: StreamTracks,
+}
+
+pub enum Command {
+    PeerAdd(Box<PeerAdd>),
+    /// Free the peer; a publisher's players are removed by their own commands.
+    PeerRemove {
+        peer: PeerId,
+    },
+    Shutdown,
+}
+
+/// Why a worker ended a peer. `info` gives the WCS status text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFailure {
+    /// No ICE check ever validated within the silence timeout.
+    IceTimeout,
+    /// Connected once, then nothing (no consent check, no media) for the silence timeout.
+    Silence,
+    /// DTLS or ICE ended the connection.
+    Disconnected,
+    /// str0m panicked on this peer's input; only this peer ends.
+    Internal,
+}
+
+impl PeerFailure {
+    pub fn info(self) -> &'static str {
+        match self {
+            PeerFailure::IceTimeout => "Failed by ICE timeout",
+            PeerFailure::Silence => "Failed by RTP activity",
+            PeerFailure::Disconnected => "Failed by ICE timeout",
+            PeerFailure::Internal => "Internal server error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    PeerConnected { peer: PeerId },
+    PeerFailed { peer: PeerId, failure: PeerFailure },
+}
+
+/// What control holds for one worker.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    pub id: WorkerId,
+    pub commands: Sender<Command>,
+    pub waker: Waker,
+    pub commands_dropped: Arc<AtomicU64>,
+}
+
+impl WorkerHandle {
+    /// Queue a command and wake the worker. A full queue means the worker is hopelessly behind:
+    /// the command is dropped and counted, and the caller fails the operation.
+    pub fn send(&self, command: Command) -> bool {
+        let sent = match self.commands.try_send(command) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.commands_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        };
+        self.waker.wake();
+        sent
+    }
+}

@@ -1,0 +1,309 @@
+//! Worker datagram I/O: the only code in webcall that touches UDP sockets.
+//!
+//! Owns one UDP socket per media worker and the backend that drives it: io_uring
+//! ([`uring`], multishot receive into a provided buffer ring, batched `SENDMSG`) or the
+//! portable fallback ([`mmsg`], `recvmmsg`/`sendmmsg` with `ppoll`). Both sit behind
+//! [`DatagramIo`], are chosen once by [`open`], and batch sends into UDP GSO groups ([`gso`]).
+//!
+//! Thread: a backend is created anywhere, then moved to and used by exactly one worker thread
+//! (`DatagramIo: Send`, not `Sync`). Only its [`Waker`] is shared with other threads.
+//!
+//! Invariants and the driving contract for the worker loop:
+//! - the payload slice given to `on_datagram` lives only for that callback: buffers are
+//!   recycled to the kernel right after it returns, so copy what must outlive it;
+//! - queued sends leave only on [`DatagramIo::flush`]: flush once per loop turn, *before*
+//!   blocking in [`DatagramIo::receive`], or the queue waits for the next wakeup;
+//! - after every `receive` return, drain the worker's mailbox: a wakeup is never lost (the
+//!   eventfd stays set until a blocking wait consumes it) but it may be reported together with
+//!   datagrams, or as an early return with none;
+//! - data-plane failures (full socket buffer, unreachable peer, oversized datagram) are dropped
+//!   and counted in [`IoStats`]; only a broken socket or ring surfaces as an `io::Error`.
+
+mod gso;
+mod mmsg;
+mod uring;
+mod waker;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::str::FromStr;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use waker::Waker;
+
+/// Largest datagram received or sent, in bytes. WebRTC keeps packets under the 1500-byte path
+/// MTU; a bigger incoming datagram is truncated by the kernel, counted and dropped.
+pub const DATAGRAM_BYTES_MAX: usize = 2048;
+/// Datagrams handed to `on_datagram` per `receive` call: one `recvmmsg` batch, or one batch of
+/// completions, so a worker turn stays short and timers keep firing under load.
+pub const RECV_BATCH_DATAGRAMS_MAX: usize = 64;
+/// Datagrams queued between flushes: a keyframe (about 100 packets) to a handful of
+/// subscribers. When full, `queue_send` flushes first.
+pub const SEND_QUEUE_DATAGRAMS_MAX: usize = 512;
+/// Bytes of the send queue's arena: every queued datagram fits, whatever its size.
+pub const SEND_QUEUE_BYTES_MAX: usize = SEND_QUEUE_DATAGRAMS_MAX * DATAGRAM_BYTES_MAX;
+/// Segments per GSO super-datagram: the kernel's `UDP_MAX_SEGMENTS`.
+pub const GSO_SEGMENTS_MAX: usize = 64;
+/// Bytes per GSO super-datagram: it is one UDP datagram before segmentation, so it must fit an
+/// IPv4 UDP payload (65535 - 20 IP - 8 UDP header bytes).
+pub const GSO_BYTES_MAX: usize = 65_507;
+/// Provided buffers in the io_uring receive ring (a power of two, at most 32768): what the
+/// kernel can receive ahead of the worker before the multishot receive pauses (`ENOBUFS`).
+pub const RECV_RING_BUFFERS_COUNT: usize = 256;
+/// io_uring submission entries: a whole send queue (one SQE per group) plus the receive and
+/// wakeup re-arms fit in one submit.
+pub const URING_SQ_ENTRIES: usize = 1024;
+/// io_uring completion entries: every in-flight send plus every provided buffer can complete
+/// before the worker reaps, without relying on the kernel's overflow list.
+pub const URING_CQ_ENTRIES: usize = 2048;
+/// Default `SO_RCVBUF` request, in bytes: rides out a few milliseconds of a busy worker at
+/// line rate. The kernel caps it at `net.core.rmem_max`.
+pub const RECV_BUFFER_BYTES_DEFAULT: usize = 4 << 20;
+/// Default `SO_SNDBUF` request, in bytes; capped by `net.core.wmem_max`.
+pub const SEND_BUFFER_BYTES_DEFAULT: usize = 4 << 20;
+
+const _: () = assert!(DATAGRAM_BYTES_MAX <= GSO_BYTES_MAX);
+const _: () =
+    assert!(RECV_RING_BUFFERS_COUNT.is_power_of_two() && RECV_RING_BUFFERS_COUNT <= 32768);
+const _: () = assert!(RECV_RING_BUFFERS_COUNT >= RECV_BATCH_DATAGRAMS_MAX);
+const _: () = assert!(SEND_QUEUE_DATAGRAMS_MAX + 2 <= URING_SQ_ENTRIES);
+const _: () = assert!(SEND_QUEUE_DATAGRAMS_MAX + RECV_RING_BUFFERS_COUNT + 2 <= URING_CQ_ENTRIES);
+
+/// The backend actually running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoBackendKind {
+    Uring,
+    Mmsg,
+}
+
+impl fmt::Display for IoBackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoBackendKind::Uring => "uring",
+            IoBackendKind::Mmsg => "mmsg",
+        })
+    }
+}
+
+/// The backend asked for on the command line: `--io uring|mmsg|auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoChoice {
+    #[default]
+    Auto,
+    Uring,
+    Mmsg,
+}
+
+impl fmt::Display for IoChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoChoice::Auto => "auto",
+            IoChoice::Uring => "uring",
+            IoChoice::Mmsg => "mmsg",
+        })
+    }
+}
+
+/// An `--io` value that is none of `uring`, `mmsg`, `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown I/O backend {0:?}: expected uring, mmsg or auto")]
+pub struct ParseIoChoiceError(pub String);
+
+impl FromStr for IoChoice {
+    type Err = ParseIoChoiceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(IoChoice::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(IoChoice::Uring),
+            "mmsg" => Ok(IoChoice::Mmsg),
+            _ => Err(ParseIoChoiceError(s.to_owned())),
+        }
+    }
+}
+
+/// Received datagram metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// The sender; IPv4-mapped IPv6 sources are reported as plain IPv4.
+    pub source: SocketAddr,
+    /// Payload length in bytes (the slice given with it has exactly this length).
+    pub len: usize,
+}
+
+/// Counters since the backend was opened. Units: datagrams unless named otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Datagrams delivered to `on_datagram`.
+    pub datagrams_received: u64,
+    /// Incoming datagrams bigger than [`DATAGRAM_BYTES_MAX`]: truncated by the kernel, dropped.
+    pub datagrams_truncated: u64,
+    /// Receive failures that were skipped (unparsable source, transient socket errors).
+    pub recv_errors: u64,
+    /// Datagrams the kernel accepted.
+    pub datagrams_sent: u64,
+    /// Datagrams dropped for lack of room: full queue, full socket buffer (`EAGAIN`,
+    /// `ENOBUFS`), payload over [`DATAGRAM_BYTES_MAX`].
+    pub send_dropped: u64,
+    /// Datagrams refused for their destination (`ECONNREFUSED`, `EHOSTUNREACH`, wrong family).
+    pub send_errors: u64,
+    /// Super-datagrams sent with a `UDP_SEGMENT` cmsg (two segments or more).
+    pub gso_batches: u64,
+    /// Syscalls made: `recvmmsg`, `sendmmsg`, `ppoll`, `read`, `sendto`, `io_uring_enter`.
+    pub syscalls: u64,
+    /// Times the io_uring multishot receive had ended (buffer ring ran dry) and was re-armed.
+    pub recv_rearms: u64,
+    /// Whether sends still use GSO (false once the kernel refused it, or if disabled).
+    pub gso_enabled: bool,
+}
+
+/// Socket and backend settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoConfig {
+    pub bind: SocketAddr,
+    /// Send groups as UDP GSO super-datagrams; turned off if the kernel refuses it.
+    pub gso: bool,
+    pub recv_buffer_bytes: usize,
+    pub send_buffer_bytes: usize,
+}
+
+impl IoConfig {
+    /// Defaults for everything but the address: GSO on, 4 MiB socket buffers.
+    pub fn new(bind: SocketAddr) -> Self {
+        IoConfig {
+            bind,
+            gso: true,
+            recv_buffer_bytes: RECV_BUFFER_BYTES_DEFAULT,
+            send_buffer_bytes: SEND_BUFFER_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// One worker's UDP socket. See the module header for the driving contract.
+pub trait DatagramIo: Send {
+    fn kind(&self) -> IoBackendKind;
+    fn local_addr(&self) -> SocketAddr;
+    /// A handle other threads use to end a blocking `receive` early.
+    fn waker(&self) -> Waker;
+    /// Block until at least one datagram arrives, the waker fires, or `timeout` passes (None =
+    /// no timeout; Some(ZERO) = don't block). Every datagram received in this call (up to
+    /// [`RECV_BATCH_DATAGRAMS_MAX`]) is handed to `on_datagram` with its bytes; the slice is
+    /// only valid during the call. Returns how many datagrams were delivered.
+    fn receive(
+        &mut self,
+        timeout: Option<Duration>,
+        on_datagram: &mut dyn FnMut(RecvMeta, &[u8]),
+    ) -> io::Result<usize>;
+    /// Copy one datagram into the send queue. Consecutive datagrams to the same destination
+    /// with the same length (the last may be shorter) form one GSO group. Never blocks; flushes
+    /// first when the queue is full. Oversized or wrong-family datagrams are dropped and counted.
+    fn queue_send(&mut self, destination: SocketAddr, payload: &[u8]);
+    /// Send everything queued with as few syscalls / submissions as possible. Per-datagram
+    /// failures are dropped and counted, never returned.
+    fn flush(&mut self) -> io::Result<()>;
+    fn stats(&self) -> IoStats;
+}
+
+/// Open the socket and the chosen backend. `Auto` tries io_uring (the kernel may forbid it:
+/// `kernel.io_uring_disabled`, seccomp, an old kernel) and falls back to mmsg.
+pub fn open(choice: IoChoice, config: &IoConfig) -> io::Result<Box<dyn DatagramIo>> {
+    let io: Box<dyn DatagramIo> = match choice {
+        IoChoice::Mmsg => Box::new(mmsg::MmsgIo::open(config)?),
+        IoChoice::Uring => Box::new(uring::UringIo::open(config)?),
+        IoChoice::Auto => match uring::UringIo::open(config) {
+            Ok(io) => Box::new(io),
+            Err(error) => {
+                tracing::info!(%error, "io_uring unavailable, falling back to recvmmsg/sendmmsg");
+                Box::new(mmsg::MmsgIo::open(config)?)
+            }
+        },
+    };
+    tracing::info!(
+        backend = %io.kind(),
+        local = %io.local_addr(),
+        gso = io.stats().gso_enabled,
+        "worker UDP socket open"
+    );
+    Ok(io)
+}
+
+/// Create, tune and bind the UDP socket. Buffer sizes are best effort.
+fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(config.bind),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if let Err(error) = socket.set_recv_buffer_size(config.recv_buffer_bytes) {
+        tracing::warn!(%error, "SO_RCVBUF refused");
+    }
+    if let Err(error) = socket.set_send_buffer_size(config.send_buffer_bytes) {
+        tracing::warn!(%error, "SO_SNDBUF refused");
+    }
+    // Linux reports twice the usable size; below the request means rmem_max/wmem_max capped it.
+    let recv = socket.recv_buffer_size().unwrap_or(0) / 2;
+    let send = socket.send_buffer_size().unwrap_or(0) / 2;
+    if recv < config.recv_buffer_bytes || send < config.send_buffer_bytes {
+        tracing::info!(
+            recv,
+            send,
+            "socket buffers capped: raise net.core.rmem_max / wmem_max"
+        );
+    }
+    socket.set_nonblocking(nonblocking)?;
+    socket.bind(&config.bind.into())?;
+    Ok(socket)
+}
+
+/// The bound address of `socket`.
+fn socket_local_addr(socket: &Socket) -> io::Result<SocketAddr> {
+    socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an inet socket"))
+}
+
+/// Parse the raw `sockaddr_in`/`sockaddr_in6` bytes the kernel wrote as a message name.
+/// IPv4-mapped IPv6 addresses (dual-stack sockets) come back as IPv4.
+fn socket_addr_from_raw(name: &[u8]) -> Option<SocketAddr> {
+    let family = i32::from(u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?));
+    let port = u16::from_be_bytes(name.get(2..4)?.try_into().ok()?);
+    match family {
+        libc::AF_INET => {
+            let ip: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+            Some(SocketAddrV4::new(Ipv4Addr::from(ip), port).into())
+        }
+        libc::AF_INET6 => {
+            let flowinfo = u32::from_be_bytes(name.get(4..8)?.try_into().ok()?);
+            let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+            let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
+            let ip = Ipv6Addr::from(ip);
+            Some(match ip.to_ipv4_mapped() {
+                Some(v4) => SocketAddrV4::new(v4, port).into(),
+                None => SocketAddrV6::new(ip, port, flowinfo, scope).into(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An all-zero `msghdr`: null pointers, zero lengths.
+fn zeroed_msghdr() -> libc::msghdr {
+    // SAFETY: msghdr is plain integers and raw pointers (plus private padding on some libcs);
+    // all-zero is a valid value for each of them.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Whether an `io::Error` is a timeout or an interrupted wait, i.e. "nothing happened".
+fn is_benign_wait_error(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ETIME | libc::EINTR | libc::ETIMEDOUT)
+    ) || error.kind() == io::ErrorKind::WouldBlock
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,179 @@
+//! One peer's `Rtc` as a worker holds it, with every call into str0m guarded so that a panic ends
+//! this peer only.
+//!
+//! Driving contract (str0m's): after any `handle_input` or `write_rtp` the `Rtc` must be polled
+//! until it yields a timeout; [`PeerSlot::poll`] does exactly that and the worker calls it after
+//! every mutation (`receive`, `advance`, `write`). A slot that returned an error is dead: the
+//! worker removes it and never calls it again.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Event, Input, Output, Rtc};
+
+use super::commands::{PeerFailure, PeerId, PeerRole};
+use super::demux::Demux;
+use super::io::DatagramIo;
+use crate::room::IncomingRtp;
+
+/// Output of one poll that the worker acts on after the slot's borrow ends.
+#[derive(Default)]
+pub struct PollEffects {
+    /// A publisher's received packets, to forward.
+    pub rtp: Vec<IncomingRtp>,
+    /// A player asked for a keyframe (PLI or FIR).
+    pub keyframe_requested: bool,
+    /// The peer finished ICE and DTLS in this poll.
+    pub connected: bool,
+}
+
+impl PollEffects {
+    pub fn clear(&mut self) {
+        self.rtp.clear();
+        self.keyframe_requested = false;
+        self.connected = false;
+    }
+}
+
+pub struct PeerSlot {
+    pub id: PeerId,
+    pub role: PeerRole,
+    rtc: Rtc,
+    /// Last datagram that reached this peer: the silence timeout counts from here.
+    pub last_rx: Instant,
+    pub connected: bool,
+    /// The `Rtc`'s next wanted wakeup.
+    pub next_timeout: Instant,
+    /// A timer-heap entry for `next_timeout` is pending.
+    pub timer_armed: bool,
+    /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
+    pub dirty: bool,
+}
+
+impl PeerSlot {
+    pub fn new(id: PeerId, role: PeerRole, rtc: Rtc, now: Instant) -> Self {
+        PeerSlot {
+            id,
+            role,
+            rtc,
+            last_rx: now,
+            connected: false,
+            next_timeout: now,
+            timer_armed: false,
+            dirty: false,
+        }
+    }
+
+    fn guarded<R>(&mut self, f: impl FnOnce(&mut Rtc) -> R) -> Result<R, PeerFailure> {
+        catch_unwind(AssertUnwindSafe(|| f(&mut self.rtc))).map_err(|_| {
+            tracing::error!(peer = %self.id, "peer connection panicked; ending this peer only");
+            PeerFailure::Internal
+        })
+    }
+
+    /// Feed one datagram. `destination` is the worker's announced candidate address.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), PeerFailure> {
+        let Ok(contents) = bytes.try_into() else {
+            return Ok(()); // Not STUN, DTLS, RTP or RTCP: str0m would refuse it; dropped.
+        };
+        self.last_rx = now;
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        match self.guarded(|rtc| rtc.handle_input(input))? {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::debug!(peer = %self.id, %error, "input refused");
+                Ok(())
+            }
+        }
+    }
+
+    /// Move the peer's clock forward (timers, queued writes).
+    pub fn advance(&mut self, now: Instant) -> Result<(), PeerFailure> {
+        match self.guarded(|rtc| rtc.handle_input(Input::Timeout(now)))? {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                tracing::debug!(peer = %self.id, %error, "timeout refused");
+                Err(PeerFailure::Disconnected)
+            }
+        }
+    }
+
+    /// Write one forwarded packet on the outgoing track at `mid`.
+    pub fn write(&mut self, mid: Mid, kind: MediaKind, write: RtpWrite) -> Result<(), PeerFailure> {
+        self.guarded(|rtc| {
+            let mut api = rtc.direct_api();
+            let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+                return;
+            };
+            // Only nackable with an RTX stream to resend on (str0m panics otherwise).
+            let nackable = kind == MediaKind::Video && stream.rtx().is_some();
+            stream.write_rtp(write.nackable(nackable));
+        })
+    }
+
+    pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {
+        self.guarded(|rtc| {
+            if let Some(stream) = rtc.direct_api().stream_rx_by_mid(mid, None) {
+                stream.request_keyframe(KeyframeRequestKind::Pli);
+            }
+        })
+    }
+
+    /// Poll until the `Rtc` yields its next timeout: transmits go to `io` (and teach `demux` the
+    /// validated address), events into `effects`.
+    pub fn poll(
+        &mut self,
+        io: &mut dyn DatagramIo,
+        demux: &mut Demux,
+        effects: &mut PollEffects,
+    ) -> Result<(), PeerFailure> {
+        let id = self.id;
+        let mut connected = self.connected;
+        let result = self.guarded(|rtc| loop {
+            if !rtc.is_alive() {
+                return Err(PeerFailure::Disconnected);
+            }
+            match rtc.poll_output() {
+                Ok(Output::Timeout(at)) => return Ok(at),
+                Ok(Output::Transmit(transmit)) => {
+                    demux.learn_addr(id, transmit.destination);
+                    io.queue_send(transmit.destination, &transmit.contents);
+                }
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => {
+                        connected = true;
+                        effects.connected = true;
+                    }
+                    Event::RtpPacket(packet) => effects.rtp.push(IncomingRtp::from(&packet)),
+                    Event::KeyframeRequest(_) => effects.keyframe_requested = true,
+                    _ => {}
+                },
+                Err(error) => {
+                    tracing::debug!(peer = %id, %error, "peer connection ended");
+                    return Err(PeerFailure::Disconnected);
+                }
+            }
+        })?;
+        self.connected = connected;
+        self.next_timeout = result?;
+        Ok(())
+    }
+}
