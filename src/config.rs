@@ -109,15 +109,9 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("bad config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("bad value for {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 }
@@ -132,12 +126,10 @@ impl Config {
             (Some(io), _) => io,
             (None, Some(text)) => {
                 text.parse()
-                    .map_err(
-                        |e: crate::worker::io::ParseIoChoiceError| ConfigError::Invalid {
-                            field: "io",
-                            reason: e.to_string(),
-                        },
-                    )?
+                    .map_err(|e: crate::worker::io::ParseIoChoiceError| ConfigError::Invalid {
+                        field: "io",
+                        reason: e.to_string(),
+                    })?
             }
             (None, None) => IoChoice::Auto,
         };
@@ -176,10 +168,7 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443))),
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),
-            media_ip: cli
-                .media_ip
-                .or(file.media_ip)
-                .unwrap_or_else(default_media_ip),
+            media_ip: cli.media_ip.or(file.media_ip).unwrap_or_else(default_media_ip),
             media_port_base,
             workers,
             io,
@@ -220,9 +209,7 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// The first non-loopback IPv4 address of this host, found by asking the kernel which source
@@ -284,9 +271,6 @@ mod tests {
             config: Some(path),
             ..Cli::default()
         };
-        assert!(matches!(
-            Config::from_cli(cli),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(Config::from_cli(cli), Err(ConfigError::Parse { .. })));
     }
 }

@@ -30,12 +30,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let config = Arc::new(Config::from_cli(cli)?);
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot create data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
     peer::install_crypto_provider();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dtls_cert = peer::generate_dtls_cert()?;

@@ -61,11 +61,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "published": counts.published,
         "peers": counts.peers,
     });
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn asset(uri: Uri) -> Response {

@@ -112,19 +112,12 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ControlError> {
 }
 
 fn local(listener: &TcpListener) -> String {
-    listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default()
+    listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
 }
 
 /// Bring worker notifications into the hub. The workers ring `wakeup` after each one; a
 /// notification arriving between the drain and the wait leaves a permit, so none is missed.
-async fn pump_notifications(
-    hub: SharedHub,
-    notifications: Receiver<Notification>,
-    wakeup: Arc<Notify>,
-) {
+async fn pump_notifications(hub: SharedHub, notifications: Receiver<Notification>, wakeup: Arc<Notify>) {
     loop {
         wakeup.notified().await;
         while let Ok(notification) = notifications.try_recv() {
@@ -134,14 +127,13 @@ async fn pump_notifications(
 }
 
 async fn shutdown_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -16,10 +16,7 @@ use crate::config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("TLS file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("TLS file {0} holds no certificate or key")]
     Empty(PathBuf),
     #[error("TLS setup: {0}")]
@@ -79,8 +76,7 @@ fn self_signed(data_dir: &Path, config: &Config) -> Result<(PathBuf, PathBuf), T
         "127.0.0.1".to_owned(),
         config.media_ip.to_string(),
     ];
-    let certified =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
     std::fs::write(&cert_path, certified.cert.pem()).map_err(|source| TlsError::Io {
         path: cert_path.clone(),
         source,

@@ -5,8 +5,7 @@ pub mod negotiate;
 pub mod sdp_scan;
 
 pub use negotiate::{
-    negotiate_player, negotiate_publisher, Negotiated, NegotiationError, PeerEnv, StreamTracks,
-    TrackCodec,
+    negotiate_player, negotiate_publisher, Negotiated, NegotiationError, PeerEnv, StreamTracks, TrackCodec,
 };
 pub use str0m::config::DtlsCert;
 

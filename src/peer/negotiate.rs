@@ -17,9 +17,7 @@ use str0m::format::{Codec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::{Candidate, IceCreds, Rtc};
 
-use super::sdp_scan::{
-    scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind,
-};
+use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
 /// What every new `Rtc` shares: the worker's announced UDP address and the process's DTLS
 /// certificate (generated once: making an ECDSA key per peer would cost the control thread).
@@ -69,11 +67,7 @@ pub enum NegotiationError {
 }
 
 /// Negotiate a publisher's offer.
-pub fn negotiate_publisher(
-    offer: &str,
-    env: &PeerEnv,
-    now: Instant,
-) -> Result<Negotiated, NegotiationError> {
+pub fn negotiate_publisher(offer: &str, env: &PeerEnv, now: Instant) -> Result<Negotiated, NegotiationError> {
     let sections = scan_offer(offer)?;
     let pick = |kind: SectionKind, prefer: &dyn Fn(&OfferCodec) -> bool| -> Option<TrackCodec> {
         let section = sections.iter().find(|s| {
@@ -101,22 +95,21 @@ pub fn negotiate_player(
     now: Instant,
 ) -> Result<Negotiated, NegotiationError> {
     let sections = scan_offer(offer)?;
-    let matching = |kind: SectionKind,
-                    wanted: &Option<TrackCodec>|
-     -> Result<Option<TrackCodec>, NegotiationError> {
-        let Some(wanted) = wanted else {
-            return Ok(None);
+    let matching =
+        |kind: SectionKind, wanted: &Option<TrackCodec>| -> Result<Option<TrackCodec>, NegotiationError> {
+            let Some(wanted) = wanted else {
+                return Ok(None);
+            };
+            let Some(section) = sections.iter().find(|s| s.kind == kind && !s.port_zero) else {
+                return Ok(None);
+            };
+            let codec = section
+                .codecs
+                .iter()
+                .find(|c| same_codec(c, wanted))
+                .ok_or(NegotiationError::NoCommonCodecs)?;
+            Ok(track_for(section, codec))
         };
-        let Some(section) = sections.iter().find(|s| s.kind == kind && !s.port_zero) else {
-            return Ok(None);
-        };
-        let codec = section
-            .codecs
-            .iter()
-            .find(|c| same_codec(c, wanted))
-            .ok_or(NegotiationError::NoCommonCodecs)?;
-        Ok(track_for(section, codec))
-    };
     let video = matching(SectionKind::Video, &source.video)?;
     let audio = matching(SectionKind::Audio, &source.audio)?;
     if video.is_none() && audio.is_none() {
@@ -149,11 +142,7 @@ fn same_codec(offered: &OfferCodec, wanted: &TrackCodec) -> bool {
     if offered.name != "H264" {
         return true;
     }
-    let profile = |fmtp_value: Option<&str>| {
-        fmtp_value
-            .and_then(|p| p.get(..4))
-            .map(str::to_ascii_lowercase)
-    };
+    let profile = |fmtp_value: Option<&str>| fmtp_value.and_then(|p| p.get(..4)).map(str::to_ascii_lowercase);
     let wanted_fmtp = OfferCodec {
         fmtp: wanted.fmtp.clone(),
         ..offered.clone()
@@ -219,21 +208,15 @@ fn build(
             _ => Frequency::EIGHT_KHZ,
         };
         let format = FormatParams::parse_line(&track.fmtp);
-        config.codec_config().add_config(
-            track.pt,
-            track.rtx_pt,
-            codec,
-            clock,
-            track.channels,
-            format,
-        );
+        config
+            .codec_config()
+            .add_config(track.pt, track.rtx_pt, codec, clock, track.channels, format);
     }
     let mut rtc = config.build(now);
-    let candidate = Candidate::host(env.candidate, "udp")
-        .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    let candidate =
+        Candidate::host(env.candidate, "udp").map_err(|e| NegotiationError::Rejected(e.to_string()))?;
     rtc.add_local_candidate(candidate);
-    let offer =
-        SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    let offer = SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Rejected(e.to_string()))?;
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)

@@ -92,8 +92,16 @@ fn player_without_the_publishers_codec_fails_with_no_common_codecs() {
 #[test]
 fn garbage_offers_fail_cleanly() {
     let env = env();
-    for offer in ["", "hello", "v=0\r\nm=video 9 X 1\r\n", "v=0\r\na=fingerprint:sha-256 AA\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"] {
-        assert!(negotiate_publisher(offer, &env, Instant::now()).is_err(), "{offer:?}");
+    for offer in [
+        "",
+        "hello",
+        "v=0\r\nm=video 9 X 1\r\n",
+        "v=0\r\na=fingerprint:sha-256 AA\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n",
+    ] {
+        assert!(
+            negotiate_publisher(offer, &env, Instant::now()).is_err(),
+            "{offer:?}"
+        );
     }
 }
 

@@ -149,12 +149,9 @@ pub fn scan_offer(sdp: &str) -> Result<Vec<OfferSection>, SdpScanError> {
     }
     for (section, order) in sections.iter_mut().zip(payload_order) {
         link_rtx(section);
-        section.codecs.sort_by_key(|c| {
-            order
-                .iter()
-                .position(|pt| *pt == c.pt)
-                .unwrap_or(usize::MAX)
-        });
+        section
+            .codecs
+            .sort_by_key(|c| order.iter().position(|pt| *pt == c.pt).unwrap_or(usize::MAX));
     }
     Ok(sections)
 }
@@ -209,11 +206,7 @@ mod tests {
         let vp8 = &sections[1].codecs[0];
         assert_eq!(vp8.name, "VP8");
         assert_eq!(vp8.rtx_pt, Some(97));
-        let h264 = sections[1]
-            .codecs
-            .iter()
-            .find(|c| c.name == "H264")
-            .unwrap();
+        let h264 = sections[1].codecs.iter().find(|c| c.name == "H264").unwrap();
         assert!(h264.fmtp_param("profile-level-id").is_some());
     }
 

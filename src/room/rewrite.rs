@@ -91,9 +91,7 @@ mod tests {
         assert!(!video.waiting_for_keyframe());
         let mut last = first.seq;
         for (i, in_seq) in (70_002..70_100).enumerate() {
-            let out = video
-                .rewrite(in_seq, 1000 + 3000 * i as u32, false)
-                .unwrap();
+            let out = video.rewrite(in_seq, 1000 + 3000 * i as u32, false).unwrap();
             assert_eq!(out.seq, last + 1, "continuous");
             last = out.seq;
         }

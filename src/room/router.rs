@@ -210,12 +210,7 @@ impl Router {
 
     /// Whether to send the publisher a keyframe request now: one of its players waits for a
     /// keyframe (or asked for one with `player_asked`) and the last request is old enough.
-    pub fn keyframe_request_due(
-        &mut self,
-        publisher: PeerId,
-        now: Instant,
-        player_asked: bool,
-    ) -> bool {
+    pub fn keyframe_request_due(&mut self, publisher: PeerId, now: Instant, player_asked: bool) -> bool {
         let Some(route) = self.publishers.get_mut(&publisher) else {
             return false;
         };

@@ -7,11 +7,7 @@ fn track(kind: MediaKind, mid: &str, pt: u8, name: &str) -> TrackCodec {
         pt: Pt::from(pt),
         rtx_pt: None,
         name: name.into(),
-        clock_rate: if kind == MediaKind::Video {
-            90_000
-        } else {
-            48_000
-        },
+        clock_rate: if kind == MediaKind::Video { 90_000 } else { 48_000 },
         channels: None,
         fmtp: String::new(),
     }
@@ -67,10 +63,7 @@ fn video_is_gated_on_a_keyframe_and_requests_one() {
         .unwrap();
     let now = Instant::now();
     assert!(router.keyframe_request_due(publisher, now, false));
-    assert!(
-        !router.keyframe_request_due(publisher, now, false),
-        "throttled"
-    );
+    assert!(!router.keyframe_request_due(publisher, now, false), "throttled");
     let mut out = Vec::new();
     router.forward(publisher, &packet(96, 100, VP8_DELTA), &mut out);
     assert!(out.is_empty());

@@ -9,7 +9,7 @@
 pub mod commands;
 pub mod demux;
 pub mod io;
-mod peer_slot;
+pub mod peer_slot;
 mod state;
 
 use std::net::SocketAddr;
@@ -28,6 +28,9 @@ use crate::config::Config;
 /// at most this many datagrams per call, each at most `DATAGRAM_BYTES_MAX`.
 const STAGING_BYTES: usize = io::RECV_BATCH_DATAGRAMS_MAX * io::DATAGRAM_BYTES_MAX;
 
+/// Pause after a failed receive, so a persistent error costs a core nothing.
+const IO_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Open every worker's socket (so a port in use fails start-up) and start the threads.
 pub fn spawn_workers(
     config: &Config,
@@ -41,9 +44,8 @@ pub fn spawn_workers(
         let port = config.media_port(index);
         let bind = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), port);
         let io_config = IoConfig::new(bind);
-        let io = io::open(config.io, &io_config).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("worker {index}: UDP port {port}: {e}"))
-        })?;
+        let io = io::open(config.io, &io_config)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("worker {index}: UDP port {port}: {e}")))?;
         let (command_tx, command_rx) = bounded(WORKER_COMMAND_QUEUE_DEPTH);
         let id = WorkerId(index);
         let handle = WorkerHandle {
@@ -66,13 +68,8 @@ pub fn spawn_workers(
                         tracing::warn!(worker = index, "could not pin to a core");
                     }
                 }
-                let state = state::WorkerState::new(
-                    id,
-                    candidate,
-                    silence_timeout,
-                    notifications,
-                    control_wakeup,
-                );
+                let state =
+                    state::WorkerState::new(id, candidate, silence_timeout, notifications, control_wakeup);
                 run(io, command_rx, state);
             })?;
         handles.push(handle);
@@ -93,11 +90,11 @@ fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: stat
         }
         let wait = state.next_deadline().saturating_duration_since(now);
         staging.clear();
-        let received = io.receive(Some(wait), &mut |meta, bytes| {
-            staging.push(meta.source, bytes)
-        });
+        let received = io.receive(Some(wait), &mut |meta, bytes| staging.push(meta.source, bytes));
         if let Err(error) = received {
             state.io_error(&error);
+            // A broken socket or ring fails every call: back off instead of spinning a core.
+            std::thread::sleep(IO_ERROR_BACKOFF);
         }
         let now = std::time::Instant::now();
         for (source, bytes) in staging.iter() {

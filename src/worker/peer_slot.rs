@@ -18,6 +18,25 @@ use str0m::{Event, Input, Output, Rtc};
 use super::commands::{PeerFailure, PeerId, PeerRole};
 use super::demux::Demux;
 use super::io::DatagramIo;
+
+/// Where a peer's outgoing datagrams go.
+pub trait TransmitSink {
+    fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]);
+}
+
+/// The worker's sink: queue on the socket, and route the destination's replies back to this
+/// peer (str0m only sends to an address whose check it validated).
+pub struct SocketSink<'a> {
+    pub io: &'a mut dyn DatagramIo,
+    pub demux: &'a mut Demux,
+}
+
+impl TransmitSink for SocketSink<'_> {
+    fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]) {
+        self.demux.learn_addr(peer, destination);
+        self.io.queue_send(destination, datagram);
+    }
+}
 use crate::room::IncomingRtp;
 
 /// Output of one poll that the worker acts on after the slot's borrow ends.
@@ -137,12 +156,10 @@ impl PeerSlot {
         })
     }
 
-    /// Poll until the `Rtc` yields its next timeout: transmits go to `io` (and teach `demux` the
-    /// validated address), events into `effects`.
+    /// Poll until the `Rtc` yields its next timeout: transmits go to `sink`, events into `effects`.
     pub fn poll(
         &mut self,
-        io: &mut dyn DatagramIo,
-        demux: &mut Demux,
+        sink: &mut dyn TransmitSink,
         effects: &mut PollEffects,
     ) -> Result<(), PeerFailure> {
         let id = self.id;
@@ -153,10 +170,7 @@ impl PeerSlot {
             }
             match rtc.poll_output() {
                 Ok(Output::Timeout(at)) => return Ok(at),
-                Ok(Output::Transmit(transmit)) => {
-                    demux.learn_addr(id, transmit.destination);
-                    io.queue_send(transmit.destination, &transmit.contents);
-                }
+                Ok(Output::Transmit(transmit)) => sink.transmit(id, transmit.destination, &transmit.contents),
                 Ok(Output::Event(event)) => match event {
                     Event::Connected => {
                         connected = true;

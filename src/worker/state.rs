@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::commands::{Command, Notification, PeerAdd, PeerFailure, PeerId, PeerRole, WorkerId};
 use super::demux::Demux;
 use super::io::DatagramIo;
-use super::peer_slot::{PeerSlot, PollEffects};
+use super::peer_slot::{PeerSlot, PollEffects, SocketSink};
 use crate::room::{PlayerWrite, Router};
 
 /// How often every peer is checked for silence; the timeout itself is configured (30 s default),
@@ -88,21 +88,12 @@ impl WorkerState {
     /// The earliest instant something is due.
     pub fn next_deadline(&self) -> Instant {
         let idle = Instant::now() + IDLE_WAIT_MAX;
-        let timer = self
-            .timers
-            .peek()
-            .map(|Reverse((at, _))| *at)
-            .unwrap_or(idle);
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at).unwrap_or(idle);
         timer.min(self.next_sweep).min(idle)
     }
 
     /// Returns false on `Shutdown`.
-    pub fn handle_command(
-        &mut self,
-        io: &mut dyn DatagramIo,
-        command: Command,
-        now: Instant,
-    ) -> bool {
+    pub fn handle_command(&mut self, io: &mut dyn DatagramIo, command: Command, now: Instant) -> bool {
         match command {
             Command::PeerAdd(add) => self.add_peer(io, *add, now),
             Command::PeerRemove { peer } => self.remove_peer(peer),
@@ -190,11 +181,7 @@ impl WorkerState {
                 break;
             }
             self.timers.pop();
-            if let Some(slot) = self
-                .peers
-                .get_mut(&peer)
-                .filter(|slot| slot.next_timeout == at)
-            {
+            if let Some(slot) = self.peers.get_mut(&peer).filter(|slot| slot.next_timeout == at) {
                 slot.timer_armed = false;
                 self.mark_dirty(peer);
             }
@@ -236,7 +223,13 @@ impl WorkerState {
         };
         let mut effects = std::mem::take(&mut self.effects);
         let before = slot.next_timeout;
-        let result = slot.poll(io, &mut self.demux, &mut effects);
+        let result = slot.poll(
+            &mut SocketSink {
+                io,
+                demux: &mut self.demux,
+            },
+            &mut effects,
+        );
         let (after, role) = (slot.next_timeout, slot.role);
         if after != before || !slot.timer_armed {
             slot.timer_armed = true;
@@ -287,10 +280,7 @@ impl WorkerState {
     }
 
     fn request_keyframe_if_due(&mut self, publisher: PeerId, now: Instant, player_asked: bool) {
-        if !self
-            .router
-            .keyframe_request_due(publisher, now, player_asked)
-        {
+        if !self.router.keyframe_request_due(publisher, now, player_asked) {
             return;
         }
         let Some(mid) = self.router.publisher_video_mid(publisher) else {

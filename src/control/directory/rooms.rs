@@ -12,18 +12,13 @@ pub const SESSION_ROOMS_MAX: usize = 16;
 
 impl Directory {
     pub(super) fn join(&mut self, id: SessionId, room_name: &str) -> Result<(), String> {
-        let login = self
-            .login_of(id)
-            .ok_or("Session is not established")?
-            .to_owned();
+        let login = self.login_of(id).ok_or("Session is not established")?.to_owned();
         let session = self.sessions.get(&id).ok_or("Session is gone")?;
         if session.rooms.iter().any(|r| r == room_name) {
             return Err(format!("Already joined room '{room_name}'"));
         }
         if session.rooms.len() >= SESSION_ROOMS_MAX {
-            return Err(format!(
-                "A session may join at most {SESSION_ROOMS_MAX} rooms"
-            ));
+            return Err(format!("A session may join at most {SESSION_ROOMS_MAX} rooms"));
         }
         if let Some(room) = self.rooms.get(room_name) {
             if room.participants.len() >= self.limits.room_participants_max {
@@ -37,13 +32,10 @@ impl Directory {
             }
         }
         let worker = self.least_loaded_worker();
-        let room = self
-            .rooms
-            .entry(room_name.to_owned())
-            .or_insert_with(|| Room {
-                worker,
-                participants: Vec::new(),
-            });
+        let room = self.rooms.entry(room_name.to_owned()).or_insert_with(|| Room {
+            worker,
+            participants: Vec::new(),
+        });
         let others: Vec<SessionId> = room.participants.iter().map(|(_, s)| *s).collect();
         room.participants.push((login.clone(), id));
         if let Some(session) = self.sessions.get_mut(&id) {
@@ -96,9 +88,9 @@ impl Directory {
             .streams
             .values()
             .filter(|peer| {
-                self.peers.get(peer).is_some_and(|info| {
-                    self.stream_room(&info.stream, **peer).as_deref() == Some(room_name)
-                })
+                self.peers
+                    .get(peer)
+                    .is_some_and(|info| self.stream_room(&info.stream, **peer).as_deref() == Some(room_name))
             })
             .copied()
             .collect();
@@ -137,10 +129,7 @@ impl Directory {
         to: Option<&str>,
         text: &str,
     ) -> Result<(), String> {
-        let from = self
-            .login_of(id)
-            .ok_or("Session is not established")?
-            .to_owned();
+        let from = self.login_of(id).ok_or("Session is not established")?.to_owned();
         let room = self
             .rooms
             .get(room_name)
@@ -201,11 +190,7 @@ impl Directory {
     }
 
     /// The room of the stream `peer` publishes or plays.
-    pub(super) fn stream_room(
-        &self,
-        stream: &str,
-        _peer: crate::worker::commands::PeerId,
-    ) -> Option<String> {
+    pub(super) fn stream_room(&self, stream: &str, _peer: crate::worker::commands::PeerId) -> Option<String> {
         self.published.get(stream).and_then(|p| p.room.clone())
     }
 }

@@ -27,11 +27,7 @@ impl Directory {
                     return Err("Stream name is already in use".to_owned());
                 }
                 let worker = match &room {
-                    Some(room) => self
-                        .rooms
-                        .get(room)
-                        .map(|r| r.worker)
-                        .ok_or("Room is gone")?,
+                    Some(room) => self.rooms.get(room).map(|r| r.worker).ok_or("Room is gone")?,
                     None => self.least_loaded_worker(),
                 };
                 let env = self.envs.get(worker.0).ok_or("No media worker")?;
@@ -41,13 +37,7 @@ impl Directory {
         let (login, worker, negotiated) = match result {
             Ok(ok) => ok,
             Err(info) => {
-                return self.send_status(
-                    id,
-                    &media_session_id,
-                    &name,
-                    StreamStatus::Failed,
-                    Some(info),
-                )
+                return self.send_status(id, &media_session_id, &name, StreamStatus::Failed, Some(info))
             }
         };
         let tracks = negotiated.tracks.clone();
@@ -82,34 +72,25 @@ impl Directory {
             room,
             ..
         } = request;
-        let result = self
-            .check_new_stream(id, &media_session_id, None)
-            .and_then(|_| {
-                let source = self.published.get(&name).ok_or("Stream not found")?;
-                if let Some(stream_room) = &source.room {
-                    let member = self
-                        .sessions
-                        .get(&id)
-                        .is_some_and(|s| s.rooms.contains(stream_room));
-                    if !member || room.as_ref().is_some_and(|r| r != stream_room) {
-                        return Err("Restricted access".to_owned());
-                    }
+        let result = self.check_new_stream(id, &media_session_id, None).and_then(|_| {
+            let source = self.published.get(&name).ok_or("Stream not found")?;
+            if let Some(stream_room) = &source.room {
+                let member = self
+                    .sessions
+                    .get(&id)
+                    .is_some_and(|s| s.rooms.contains(stream_room));
+                if !member || room.as_ref().is_some_and(|r| r != stream_room) {
+                    return Err("Restricted access".to_owned());
                 }
-                let env = self.envs.get(source.worker.0).ok_or("No media worker")?;
-                let negotiated =
-                    negotiate_player(&sdp, &source.tracks, env, now).map_err(|e| e.to_string())?;
-                Ok((source.worker, source.peer, negotiated))
-            });
+            }
+            let env = self.envs.get(source.worker.0).ok_or("No media worker")?;
+            let negotiated = negotiate_player(&sdp, &source.tracks, env, now).map_err(|e| e.to_string())?;
+            Ok((source.worker, source.peer, negotiated))
+        });
         let (worker, publisher, negotiated) = match result {
             Ok(ok) => ok,
             Err(info) => {
-                return self.send_status(
-                    id,
-                    &media_session_id,
-                    &name,
-                    StreamStatus::Failed,
-                    Some(info),
-                )
+                return self.send_status(id, &media_session_id, &name, StreamStatus::Failed, Some(info))
             }
         };
         let role = PeerRole::Player { publisher };
@@ -186,10 +167,8 @@ impl Directory {
             local_ufrag,
             tracks,
         };
-        self.effects.push(super::Effect::Worker(
-            worker,
-            Command::PeerAdd(Box::new(add)),
-        ));
+        self.effects
+            .push(super::Effect::Worker(worker, Command::PeerAdd(Box::new(add))));
         if let Some(load) = self.worker_load.get_mut(worker.0) {
             *load += 1;
         }
@@ -211,19 +190,12 @@ impl Directory {
         let Some(info) = self.peers.get(&peer) else {
             return;
         };
-        let (session, media_session_id, stream) = (
-            info.session,
-            info.media_session_id.clone(),
-            info.stream.clone(),
-        );
+        let (session, media_session_id, stream) =
+            (info.session, info.media_session_id.clone(), info.stream.clone());
         match info.kind {
-            PeerKind::Player => self.send_status(
-                session,
-                &media_session_id,
-                &stream,
-                StreamStatus::Playing,
-                None,
-            ),
+            PeerKind::Player => {
+                self.send_status(session, &media_session_id, &stream, StreamStatus::Playing, None)
+            }
             PeerKind::Publisher => {
                 let Some(published) = self.published.get_mut(&stream) else {
                     return;
@@ -241,14 +213,7 @@ impl Directory {
                     None,
                 );
                 if let Some(room) = room {
-                    self.broadcast_room(
-                        &room,
-                        session,
-                        RoomEvent::Published {
-                            login,
-                            name: stream,
-                        },
-                    );
+                    self.broadcast_room(&room, session, RoomEvent::Published { login, name: stream });
                 }
             }
         }
@@ -273,10 +238,8 @@ impl Directory {
         let Some(info) = self.peers.remove(&peer) else {
             return;
         };
-        self.effects.push(super::Effect::Worker(
-            info.worker,
-            Command::PeerRemove { peer },
-        ));
+        self.effects
+            .push(super::Effect::Worker(info.worker, Command::PeerRemove { peer }));
         if let Some(load) = self.worker_load.get_mut(info.worker.0) {
             *load = load.saturating_sub(1);
         }

@@ -70,9 +70,7 @@ impl Harness {
         );
         self.frames
             .iter()
-            .find(|(s, f)| {
-                *s == id && f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op
-            })
+            .find(|(s, f)| *s == id && f["message"] == "DataStatusEvent" && f["data"][0]["operationId"] == op)
             .unwrap()
             .1["data"][0]
             .clone()
@@ -158,10 +156,7 @@ fn connection_establishes_and_commands_before_it_fail() {
     let alice = h.connect(1, "alice");
     let frames = h.take(alice);
     assert_eq!(frames[0]["message"], "getUserData");
-    h.send(
-        alice,
-        serde_json::json!({"message": "connection", "data": [{}]}),
-    );
+    h.send(alice, serde_json::json!({"message": "connection", "data": [{}]}));
     assert_eq!(h.take(alice)[0]["message"], "fail");
 }
 
@@ -211,19 +206,9 @@ fn two_participants_join_publish_play_and_leave() {
         vec![("JOINED".to_owned(), serde_json::json!("bob"))]
     );
 
-    h.stream(
-        bob,
-        "playStream",
-        "m2",
-        "r1-alice-0001",
-        Some("r1"),
-        PLAY_OFFER,
-    );
+    h.stream(bob, "playStream", "m2", "r1-alice-0001", Some("r1"), PLAY_OFFER);
     let (player_worker, player, role) = h.added_peers().pop().unwrap();
-    assert_eq!(
-        player_worker, worker,
-        "players live on the publisher's worker"
-    );
+    assert_eq!(player_worker, worker, "players live on the publisher's worker");
     assert_eq!(role, PeerRole::Player { publisher });
     h.notify(Notification::PeerConnected { peer: player });
     assert_eq!(h.statuses(bob), vec![("PLAYING".to_owned(), None)]);
@@ -247,8 +232,7 @@ fn two_participants_join_publish_play_and_leave() {
     let bob_frames = h.take(bob);
     assert!(bob_frames
         .iter()
-        .any(|f| f["data"][0]["status"] == "STOPPED"
-            && f["data"][0]["info"] == "Stopped by publisher stop"));
+        .any(|f| f["data"][0]["status"] == "STOPPED" && f["data"][0]["info"] == "Stopped by publisher stop"));
     assert!(bob_frames
         .iter()
         .any(|f| f["data"][0]["payload"]["name"] == "UNPUBLISHED"));
@@ -278,10 +262,7 @@ fn wrong_state_commands_get_clear_errors() {
     );
     assert_eq!(
         h.statuses(alice),
-        vec![(
-            "FAILED".to_owned(),
-            Some("Not joined to room 'r1'".to_owned())
-        )]
+        vec![("FAILED".to_owned(), Some("Not joined to room 'r1'".to_owned()))]
     );
     h.stream(alice, "playStream", "m2", "nope", None, PLAY_OFFER);
     assert_eq!(
@@ -332,14 +313,7 @@ fn disconnect_frees_everything_and_tells_the_room() {
     let bob = h.connect(2, "bob");
     h.command(alice, "join", serde_json::json!({"name": "r"}));
     h.command(bob, "join", serde_json::json!({"name": "r"}));
-    h.stream(
-        alice,
-        "publishStream",
-        "m1",
-        "r-alice",
-        Some("r"),
-        PUBLISH_OFFER,
-    );
+    h.stream(alice, "publishStream", "m1", "r-alice", Some("r"), PUBLISH_OFFER);
     let (_, publisher, _) = h.added_peers().pop().unwrap();
     h.notify(Notification::PeerConnected { peer: publisher });
     h.stream(bob, "playStream", "m2", "r-alice", Some("r"), PLAY_OFFER);
@@ -348,10 +322,7 @@ fn disconnect_frees_everything_and_tells_the_room() {
     h.collect();
     let events: Vec<String> = h.take(bob).iter().map(|f| f.to_string()).collect();
     assert!(events.iter().any(|e| e.contains("STOPPED")), "{events:?}");
-    assert!(
-        events.iter().any(|e| e.contains("UNPUBLISHED")),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e.contains("UNPUBLISHED")), "{events:?}");
     assert!(events.iter().any(|e| e.contains("LEFT")), "{events:?}");
     let removed = h
         .commands
@@ -376,10 +347,7 @@ fn a_failed_publisher_fails_for_its_session_and_stops_players() {
     });
     assert_eq!(
         h.statuses(alice),
-        vec![(
-            "FAILED".to_owned(),
-            Some("Failed by RTP activity".to_owned())
-        )]
+        vec![("FAILED".to_owned(), Some("Failed by RTP activity".to_owned()))]
     );
     assert_eq!(h.directory.counts().published, 0);
 }

@@ -106,8 +106,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientMessage, ParseFailure> {
             "Message is larger than {WS_MESSAGE_BYTES_MAX} bytes"
         )));
     }
-    let value: Value =
-        serde_json::from_str(text).map_err(|_| ParseFailure::new("Message is not JSON"))?;
+    let value: Value = serde_json::from_str(text).map_err(|_| ParseFailure::new("Message is not JSON"))?;
     let Value::Object(frame) = value else {
         return Err(ParseFailure::new("Message is not a JSON object"));
     };
@@ -143,8 +142,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientMessage, ParseFailure> {
 
 fn parse_connection(data: &Value) -> Result<ClientMessage, ParseFailure> {
     let obj = as_object(data, "connection")?;
-    let app_key =
-        optional_string(obj, "appKey", NAME_BYTES_MAX)?.unwrap_or_else(|| "defaultApp".to_owned());
+    let app_key = optional_string(obj, "appKey", NAME_BYTES_MAX)?.unwrap_or_else(|| "defaultApp".to_owned());
     let custom = obj.get("custom").and_then(Value::as_object);
     let (login, token) = match custom {
         Some(custom) => (
@@ -186,10 +184,7 @@ fn parse_app_command(payload: &Value) -> Result<AppCommand, ParseFailure> {
     match command.as_str() {
         "join" => Ok(AppCommand::Join {
             room: required_name(options, "name")?,
-            record: options
-                .get("record")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            record: options.get("record").and_then(Value::as_bool).unwrap_or(false),
         }),
         "leave" => Ok(AppCommand::Leave {
             room: required_name(options, "name")?,
@@ -262,11 +257,7 @@ fn as_object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>,
         .ok_or_else(|| ParseFailure::new(format!("'{what}' data must be an object")))
 }
 
-fn required_string(
-    obj: &Map<String, Value>,
-    field: &str,
-    max: usize,
-) -> Result<String, ParseFailure> {
+fn required_string(obj: &Map<String, Value>, field: &str, max: usize) -> Result<String, ParseFailure> {
     optional_string(obj, field, max)?.ok_or_else(|| ParseFailure::new(format!("Missing '{field}'")))
 }
 
@@ -278,9 +269,7 @@ fn optional_string(
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.len() <= max => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(ParseFailure::new(format!(
-            "'{field}' is longer than {max} bytes"
-        ))),
+        Some(Value::String(_)) => Err(ParseFailure::new(format!("'{field}' is longer than {max} bytes"))),
         Some(_) => Err(ParseFailure::new(format!("'{field}' must be a string"))),
     }
 }
@@ -426,17 +415,14 @@ impl ServerMessage {
                 status,
                 info,
             } => {
-                let mut obj = json!({ "mediaSessionId": media_session_id, "name": name, "status": status.as_str() });
+                let mut obj =
+                    json!({ "mediaSessionId": media_session_id, "name": name, "status": status.as_str() });
                 if let Some(info) = info {
                     obj["info"] = json!(info);
                 }
                 ("notifyStreamStatusEvent", json!([obj]))
             }
-            ServerMessage::Fail {
-                api_method,
-                id,
-                info,
-            } => (
+            ServerMessage::Fail { api_method, id, info } => (
                 "fail",
                 json!([{ "apiMethod": api_method, "id": id, "info": info }]),
             ),
@@ -459,12 +445,8 @@ fn room_event_json(event: &RoomEvent) -> (&'static str, Value) {
         }
         RoomEvent::Joined(login) => ("JOINED", json!(login)),
         RoomEvent::Left(login) => ("LEFT", json!(login)),
-        RoomEvent::Published { login, name } => {
-            ("PUBLISHED", json!({ "login": login, "name": name }))
-        }
-        RoomEvent::Unpublished { login, name } => {
-            ("UNPUBLISHED", json!({ "login": login, "name": name }))
-        }
+        RoomEvent::Published { login, name } => ("PUBLISHED", json!({ "login": login, "name": name })),
+        RoomEvent::Unpublished { login, name } => ("UNPUBLISHED", json!({ "login": login, "name": name })),
         RoomEvent::Failed { login, name } => ("FAILED", json!({ "login": login, "name": name })),
         RoomEvent::Message { from, text } => ("MESSAGE", json!({ "from": from, "text": text })),
     }

@@ -98,16 +98,13 @@ fn stream_commands() {
             record: false
         })
     );
-    let play = parse(
-        r#"{"message":"playStream","data":[{"mediaSessionId":"m2","name":"s","sdp":"v=0"}]}"#,
-    )
-    .unwrap();
+    let play =
+        parse(r#"{"message":"playStream","data":[{"mediaSessionId":"m2","name":"s","sdp":"v=0"}]}"#).unwrap();
     assert!(matches!(
         play,
         ClientMessage::PlayStream(StreamRequest { room: None, .. })
     ));
-    let stop =
-        parse(r#"{"message":"stopStream","data":[{"mediaSessionId":"m2","name":"s"}]}"#).unwrap();
+    let stop = parse(r#"{"message":"stopStream","data":[{"mediaSessionId":"m2","name":"s"}]}"#).unwrap();
     assert_eq!(
         stop,
         ClientMessage::StopStream(StreamRef {
@@ -115,8 +112,7 @@ fn stream_commands() {
             name: Some("s".into())
         })
     );
-    let unpublish =
-        parse(r#"{"message":"unPublishStream","data":[{"mediaSessionId":"m1"}]}"#).unwrap();
+    let unpublish = parse(r#"{"message":"unPublishStream","data":[{"mediaSessionId":"m1"}]}"#).unwrap();
     assert!(matches!(
         unpublish,
         ClientMessage::UnPublishStream(StreamRef { name: None, .. })
@@ -143,26 +139,26 @@ fn malformed_frames_are_refused_with_a_reason() {
 
 #[test]
 fn failures_carry_the_ids_needed_to_answer() {
-    let bad_command = parse(
-        r#"{"message":"sendData","data":[{"operationId":"op9","payload":{"command":"fly"}}]}"#,
+    let bad_command =
+        parse(r#"{"message":"sendData","data":[{"operationId":"op9","payload":{"command":"fly"}}]}"#)
+            .unwrap_err();
+    assert_eq!(bad_command.operation_id.as_deref(), Some("op9"));
+    let no_room = parse(
+        r#"{"message":"sendData","data":[{"operationId":"op8","payload":{"command":"join","options":{}}}]}"#,
     )
     .unwrap_err();
-    assert_eq!(bad_command.operation_id.as_deref(), Some("op9"));
-    let no_room = parse(r#"{"message":"sendData","data":[{"operationId":"op8","payload":{"command":"join","options":{}}}]}"#).unwrap_err();
     assert_eq!(no_room.operation_id.as_deref(), Some("op8"));
     let no_sdp =
-        parse(r#"{"message":"publishStream","data":[{"mediaSessionId":"m5","name":"s"}]}"#)
-            .unwrap_err();
+        parse(r#"{"message":"publishStream","data":[{"mediaSessionId":"m5","name":"s"}]}"#).unwrap_err();
     assert_eq!(no_sdp.media_session_id.as_deref(), Some("m5"));
     assert_eq!(no_sdp.stream_name.as_deref(), Some("s"));
 }
 
 #[test]
 fn wrong_types_and_oversized_fields_are_refused() {
-    assert!(parse(
-        r#"{"message":"publishStream","data":[{"mediaSessionId":5,"name":"s","sdp":"x"}]}"#
-    )
-    .is_err());
+    assert!(
+        parse(r#"{"message":"publishStream","data":[{"mediaSessionId":5,"name":"s","sdp":"x"}]}"#).is_err()
+    );
     let long_name = "n".repeat(NAME_BYTES_MAX + 1);
     let frame = format!(
         r#"{{"message":"playStream","data":[{{"mediaSessionId":"m","name":"{long_name}","sdp":"x"}}]}}"#

@@ -7,8 +7,8 @@
 //! Worker thread only.
 //!
 //! Invariants:
-//! - a group holds at most [`GSO_SEGMENTS_MAX`] segments and [`GSO_BYTES_MAX`] bytes, and only
-//!   non-empty segments; every segment but the last is exactly `segment_bytes` long;
+//! - a group holds at most [`GSO_SEGMENTS_MAX`] non-empty segments, [`GSO_BYTES_MAX`] bytes; all
+//!   but the last are `segment_bytes` long, at most [`GSO_SEGMENT_BYTES_MAX`] when grouped;
 //! - groups of several segments exist only when GSO was on when they were queued;
 //! - the arena never reallocates (capacity [`SEND_QUEUE_BYTES_MAX`]), and the queue is not
 //!   touched between building the `msghdr`s of a batch and the end of its sends, so the
@@ -17,11 +17,10 @@
 use std::io;
 use std::net::{SocketAddr, SocketAddrV6};
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 
 use socket2::{SockAddr, Socket};
 
-use super::{IoStats, DATAGRAM_BYTES_MAX, GSO_BYTES_MAX, GSO_SEGMENTS_MAX};
+use super::{IoStats, DATAGRAM_BYTES_MAX, GSO_BYTES_MAX, GSO_SEGMENTS_MAX, GSO_SEGMENT_BYTES_MAX};
 use super::{SEND_QUEUE_BYTES_MAX, SEND_QUEUE_DATAGRAMS_MAX};
 
 /// Consecutive queued datagrams to one destination, sent as one (GSO) message.
@@ -36,10 +35,6 @@ pub(crate) struct SendGroup {
 }
 
 impl SendGroup {
-    pub(crate) fn segments(&self) -> usize {
-        self.segments
-    }
-
     /// Whether this group goes out as a GSO super-datagram.
     pub(crate) fn uses_gso(&self) -> bool {
         self.segments > 1
@@ -106,6 +101,7 @@ impl SendQueue {
             let joins = gso
                 && last.destination == destination
                 && last.segments < GSO_SEGMENTS_MAX
+                && last.segment_bytes <= GSO_SEGMENT_BYTES_MAX
                 && last.bytes == last.segments * last.segment_bytes // no short segment yet
                 && !payload.is_empty()
                 && payload.len() <= last.segment_bytes
@@ -167,16 +163,68 @@ impl SendQueue {
         }
     }
 
+    /// Count the kernel's answer to the send of group `index`: `Ok(())` or `Err(errno)`.
+    /// Returns true when the group must be sent again one datagram at a time
+    /// ([`Self::resend_without_gso`]): GSO refused (then `gso` turns false) or a deferred error.
+    pub(crate) fn account(
+        &self,
+        index: usize,
+        result: Result<(), i32>,
+        gso: &mut bool,
+        stats: &mut IoStats,
+    ) -> bool {
+        let group = &self.groups[index];
+        let segments = group.segments as u64;
+        let errno = match result {
+            Ok(()) => {
+                stats.datagrams_sent += segments;
+                stats.gso_batches += u64::from(group.uses_gso());
+                return false;
+            }
+            Err(errno) => errno,
+        };
+        match classify_send_error(errno, group.uses_gso()) {
+            SendFailure::GsoRefused => {
+                if *gso {
+                    let error = io::Error::from_raw_os_error(errno);
+                    tracing::warn!(%error, "kernel refused UDP GSO; sending one by one on this socket");
+                }
+                *gso = false;
+                stats.gso_enabled = false;
+                true
+            }
+            SendFailure::Deferred => true,
+            SendFailure::NoRoom => {
+                stats.send_dropped += segments;
+                false
+            }
+            SendFailure::Refused => {
+                stats.send_errors += segments;
+                tracing::trace!(errno, segments, "send refused");
+                false
+            }
+        }
+    }
+
+    /// Datagrams in groups `from..`: what is lost when the rest of a batch is dropped.
+    pub(crate) fn datagrams_from(&self, from: usize) -> u64 {
+        self.groups[from..].iter().map(|g| g.segments as u64).sum()
+    }
+
     /// Send group `index` again, one datagram at a time without GSO: after the kernel refused
     /// GSO, or once after a deferred ICMP error. Failures now are final.
     pub(crate) fn resend_without_gso(&self, index: usize, socket: &Socket, stats: &mut IoStats) {
         let group = &self.groups[index];
         for range in group.segment_ranges() {
             stats.syscalls += 1;
-            match socket.send_to_with_flags(&self.arena[range], &group.address, libc::MSG_DONTWAIT)
-            {
+            let sent =
+                socket.send_to_with_flags(&self.arena[range], &group.address, libc::MSG_DONTWAIT);
+            match sent.map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)) {
                 Ok(_) => stats.datagrams_sent += 1,
-                Err(error) => record_send_failure(stats, &error, 1),
+                Err(errno) if classify_send_error(errno, false) == SendFailure::NoRoom => {
+                    stats.send_dropped += 1
+                }
+                Err(_) => stats.send_errors += 1,
             }
         }
     }
@@ -219,28 +267,6 @@ impl SegmentCmsg {
         cmsg.segment_bytes = segment_bytes;
         cmsg
     }
-
-    /// An unused slot for the per-group cmsg arrays.
-    pub(crate) fn empty() -> Self {
-        Self::new(0)
-    }
-}
-
-/// Whether the kernel knows `UDP_SEGMENT` (Linux 4.18+) on this socket.
-pub(crate) fn gso_supported(socket: &Socket) -> bool {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: value/len point to live locals of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    rc == 0
 }
 
 /// How a failed send of one message is handled.
@@ -267,24 +293,6 @@ pub(crate) fn classify_send_error(errno: i32, used_gso: bool) -> SendFailure {
         }
         _ => SendFailure::Refused,
     }
-}
-
-/// Count `datagrams` failed with `error` (outside the GSO-refused path).
-pub(crate) fn record_send_failure(stats: &mut IoStats, error: &io::Error, datagrams: usize) {
-    let errno = error.raw_os_error().unwrap_or(libc::EIO);
-    match classify_send_error(errno, false) {
-        SendFailure::NoRoom => stats.send_dropped += datagrams as u64,
-        _ => {
-            stats.send_errors += datagrams as u64;
-            tracing::trace!(%error, datagrams, "send refused");
-        }
-    }
-}
-
-/// Log, once per socket, that GSO is now off.
-pub(crate) fn log_gso_refused(errno: i32) {
-    let error = io::Error::from_raw_os_error(errno);
-    tracing::warn!(%error, "kernel refused UDP GSO; sending datagrams one by one on this socket");
 }
 
 #[cfg(test)]
@@ -332,6 +340,10 @@ mod tests {
             q.push(addr(1), &[0; 1400], true); // 46 * 1400 <= 65507 < 47 * 1400
         }
         assert_eq!(shape(&q)[0], (1, 46, 1400, 46 * 1400));
+        q.clear();
+        q.push(addr(1), &[0; GSO_SEGMENT_BYTES_MAX + 1], true);
+        q.push(addr(1), &[0; GSO_SEGMENT_BYTES_MAX + 1], true);
+        assert_eq!(shape(&q).len(), 2, "over-MTU datagrams go alone");
         q.clear();
         q.push(addr(1), &[0; 10], false);
         q.push(addr(1), &[0; 10], false);

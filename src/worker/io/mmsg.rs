@@ -49,13 +49,6 @@ pub(crate) struct MmsgIo {
 // struct to another thread moves their targets with it.
 unsafe impl Send for MmsgIo {}
 
-fn empty_iovec() -> libc::iovec {
-    libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }
-}
-
 fn empty_mmsghdr() -> libc::mmsghdr {
     libc::mmsghdr {
         msg_hdr: super::zeroed_msghdr(),
@@ -63,31 +56,24 @@ fn empty_mmsghdr() -> libc::mmsghdr {
     }
 }
 
-fn boxed<T>(count: usize, make: impl Fn() -> T) -> Box<[T]> {
-    (0..count).map(|_| make()).collect()
-}
-
 impl MmsgIo {
     pub(crate) fn open(config: &IoConfig) -> io::Result<Self> {
         let socket = super::open_socket(config, true)?;
         let local = super::socket_local_addr(&socket)?;
-        let gso = config.gso && gso::gso_supported(&socket);
+        let gso = config.gso && super::gso_supported(&socket);
         Ok(MmsgIo {
             local,
             waker: Waker::new()?,
             gso,
-            stats: IoStats {
-                gso_enabled: gso,
-                ..IoStats::default()
-            },
+            stats: IoStats::new(gso),
             recv_data: vec![0; RECV_BATCH_DATAGRAMS_MAX * DATAGRAM_BYTES_MAX].into(),
             recv_names: vec![[0; NAME_BYTES]; RECV_BATCH_DATAGRAMS_MAX].into(),
-            recv_iovecs: boxed(RECV_BATCH_DATAGRAMS_MAX, empty_iovec),
-            recv_hdrs: boxed(RECV_BATCH_DATAGRAMS_MAX, empty_mmsghdr),
+            recv_iovecs: super::boxed_slice(RECV_BATCH_DATAGRAMS_MAX, super::empty_iovec),
+            recv_hdrs: super::boxed_slice(RECV_BATCH_DATAGRAMS_MAX, empty_mmsghdr),
             queue: SendQueue::new(local.is_ipv6()),
-            send_iovecs: boxed(SEND_QUEUE_DATAGRAMS_MAX, empty_iovec),
-            send_cmsgs: boxed(SEND_QUEUE_DATAGRAMS_MAX, SegmentCmsg::empty),
-            send_hdrs: boxed(SEND_QUEUE_DATAGRAMS_MAX, empty_mmsghdr),
+            send_iovecs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, super::empty_iovec),
+            send_cmsgs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, || SegmentCmsg::new(0)),
+            send_hdrs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, empty_mmsghdr),
             socket,
         })
     }
@@ -195,14 +181,6 @@ impl MmsgIo {
         }
         Ok(fds[0].revents != 0)
     }
-
-    /// Send groups `from..` one datagram at a time (after GSO was refused mid-batch).
-    fn resend_rest_without_gso(&mut self, from: usize) {
-        for index in from..self.queue.groups().len() {
-            self.queue
-                .resend_without_gso(index, &self.socket, &mut self.stats);
-        }
-    }
 }
 
 impl MmsgIo {
@@ -286,47 +264,46 @@ impl DatagramIo for MmsgIo {
                 )
             };
             if n > 0 {
-                for group in &self.queue.groups()[next..next + n as usize] {
-                    self.stats.datagrams_sent += group.segments() as u64;
-                    self.stats.gso_batches += u64::from(group.uses_gso());
+                for index in next..next + n as usize {
+                    self.queue
+                        .account(index, Ok(()), &mut self.gso, &mut self.stats);
                 }
                 next += n as usize;
                 continue;
             }
-            let error = io::Error::last_os_error();
-            let errno = error.raw_os_error().unwrap_or(libc::EIO);
-            if errno == libc::EINTR {
-                continue;
-            }
-            let group = &self.queue.groups()[next];
-            let segments = group.segments() as u64;
-            match gso::classify_send_error(errno, group.uses_gso()) {
-                SendFailure::GsoRefused => {
-                    gso::log_gso_refused(errno);
-                    self.gso = false;
-                    self.stats.gso_enabled = false;
-                    self.resend_rest_without_gso(next);
-                    break;
-                }
+            let errno = io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            let uses_gso = self.queue.groups()[next].uses_gso();
+            match gso::classify_send_error(errno, uses_gso) {
+                _ if errno == libc::EINTR => {}
+                SendFailure::Deferred if retried != Some(next) => retried = Some(next),
                 // A full socket buffer stays full for the rest of this batch: drop it all.
                 SendFailure::NoRoom if errno == libc::EAGAIN => {
-                    let rest = self.queue.groups()[next..]
-                        .iter()
-                        .map(|g| g.segments() as u64);
-                    self.stats.send_dropped += rest.sum::<u64>();
+                    self.stats.send_dropped += self.queue.datagrams_from(next);
                     break;
                 }
-                SendFailure::NoRoom => self.stats.send_dropped += segments,
-                SendFailure::Deferred if retried != Some(next) => {
-                    retried = Some(next);
-                    continue;
+                // Every later group may carry GSO too: send the rest one by one.
+                SendFailure::GsoRefused => {
+                    self.queue
+                        .account(next, Err(errno), &mut self.gso, &mut self.stats);
+                    for index in next..count {
+                        self.queue
+                            .resend_without_gso(index, &self.socket, &mut self.stats);
+                    }
+                    break;
                 }
-                SendFailure::Refused | SendFailure::Deferred => {
-                    self.stats.send_errors += segments;
-                    tracing::trace!(%error, "send refused");
+                _ => {
+                    if self
+                        .queue
+                        .account(next, Err(errno), &mut self.gso, &mut self.stats)
+                    {
+                        self.queue
+                            .resend_without_gso(next, &self.socket, &mut self.stats);
+                    }
+                    next += 1;
                 }
             }
-            next += 1;
         }
         self.queue.clear();
         Ok(())

@@ -1,9 +1,9 @@
 //! Worker datagram I/O: the only code in webcall that touches UDP sockets.
 //!
 //! Owns one UDP socket per media worker and the backend that drives it: io_uring
-//! ([`uring`], multishot receive into a provided buffer ring, batched `SENDMSG`) or the
-//! portable fallback ([`mmsg`], `recvmmsg`/`sendmmsg` with `ppoll`). Both sit behind
-//! [`DatagramIo`], are chosen once by [`open`], and batch sends into UDP GSO groups ([`gso`]).
+//! (`uring`, multishot receive into a provided buffer ring, batched `SENDMSG`) or the
+//! portable fallback (`mmsg`, `recvmmsg`/`sendmmsg` with `ppoll`). Both sit behind
+//! [`DatagramIo`], are chosen once by [`open`], and batch sends into UDP GSO groups (`gso`).
 //!
 //! Thread: a backend is created anywhere, then moved to and used by exactly one worker thread
 //! (`DatagramIo: Send`, not `Sync`). Only its [`Waker`] is shared with other threads.
@@ -47,6 +47,10 @@ pub const SEND_QUEUE_DATAGRAMS_MAX: usize = 512;
 pub const SEND_QUEUE_BYTES_MAX: usize = SEND_QUEUE_DATAGRAMS_MAX * DATAGRAM_BYTES_MAX;
 /// Segments per GSO super-datagram: the kernel's `UDP_MAX_SEGMENTS`.
 pub const GSO_SEGMENTS_MAX: usize = 64;
+/// Largest datagram, in bytes, grouped for GSO: a UDP payload that fits a 1500-byte MTU over
+/// IPv6 (1500 - 40 - 8). The kernel refuses segments over the path MTU with `EINVAL`, which
+/// would turn GSO off for the socket; bigger datagrams (rare in WebRTC) go alone.
+pub const GSO_SEGMENT_BYTES_MAX: usize = 1452;
 /// Bytes per GSO super-datagram: it is one UDP datagram before segmentation, so it must fit an
 /// IPv4 UDP payload (65535 - 20 IP - 8 UDP header bytes).
 pub const GSO_BYTES_MAX: usize = 65_507;
@@ -169,6 +173,15 @@ pub struct IoConfig {
     pub send_buffer_bytes: usize,
 }
 
+impl IoStats {
+    fn new(gso_enabled: bool) -> Self {
+        IoStats {
+            gso_enabled,
+            ..IoStats::default()
+        }
+    }
+}
+
 impl IoConfig {
     /// Defaults for everything but the address: GSO on, 4 MiB socket buffers.
     pub fn new(bind: SocketAddr) -> Self {
@@ -236,7 +249,8 @@ fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
         Type::DGRAM,
         Some(Protocol::UDP),
     )?;
-    socket.set_reuse_address(true)?;
+    // No SO_REUSEADDR: on UDP it would let a second server bind the same port silently, and
+    // the two would split each other's peers. A port in use must fail start-up.
     if let Err(error) = socket.set_recv_buffer_size(config.recv_buffer_bytes) {
         tracing::warn!(%error, "SO_RCVBUF refused");
     }
@@ -256,6 +270,23 @@ fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
     socket.set_nonblocking(nonblocking)?;
     socket.bind(&config.bind.into())?;
     Ok(socket)
+}
+
+/// Whether the kernel knows `UDP_SEGMENT` (Linux 4.18+) on this socket.
+fn gso_supported(socket: &Socket) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value/len point to live locals of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(socket),
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0
 }
 
 /// The bound address of `socket`.
@@ -290,6 +321,19 @@ fn socket_addr_from_raw(name: &[u8]) -> Option<SocketAddr> {
     }
 }
 
+/// `count` values made by `make`, allocated once (pools sized at start-up).
+fn boxed_slice<T>(count: usize, make: impl Fn() -> T) -> Box<[T]> {
+    (0..count).map(|_| make()).collect()
+}
+
+/// An empty iovec (null base, zero length).
+fn empty_iovec() -> libc::iovec {
+    libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }
+}
+
 /// An all-zero `msghdr`: null pointers, zero lengths.
 fn zeroed_msghdr() -> libc::msghdr {
     // SAFETY: msghdr is plain integers and raw pointers (plus private padding on some libcs);
@@ -297,13 +341,59 @@ fn zeroed_msghdr() -> libc::msghdr {
     unsafe { std::mem::zeroed() }
 }
 
-/// Whether an `io::Error` is a timeout or an interrupted wait, i.e. "nothing happened".
+/// Whether a wait's error means "nothing happened, carry on": a timeout, a signal, or (from
+/// `io_uring_enter`) the kernel asking us to reap completions first (`EBUSY`, `EAGAIN`).
 fn is_benign_wait_error(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::ETIME | libc::EINTR | libc::ETIMEDOUT)
-    ) || error.kind() == io::ErrorKind::WouldBlock
+    let benign = [
+        libc::ETIME,
+        libc::ETIMEDOUT,
+        libc::EINTR,
+        libc::EAGAIN,
+        libc::EBUSY,
+    ];
+    error
+        .raw_os_error()
+        .is_some_and(|errno| benign.contains(&errno))
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn io_choice_parses_and_displays() {
+        for choice in [IoChoice::Auto, IoChoice::Uring, IoChoice::Mmsg] {
+            assert_eq!(choice.to_string().parse::<IoChoice>(), Ok(choice));
+        }
+        assert_eq!("io_uring".parse::<IoChoice>(), Ok(IoChoice::Uring));
+        assert!("epoll".parse::<IoChoice>().is_err());
+    }
+
+    #[test]
+    fn open_auto_picks_a_backend() {
+        let config = IoConfig::new("127.0.0.1:0".parse().unwrap());
+        let io = open(IoChoice::Auto, &config).unwrap();
+        println!("auto picked {}", io.kind());
+        assert_ne!(io.local_addr().port(), 0);
+    }
+
+    #[test]
+    fn parses_raw_socket_addresses() {
+        let v4: SocketAddr = "10.1.2.3:4000".parse().unwrap();
+        let raw = socket2::SockAddr::from(v4);
+        // SAFETY: reading `len()` bytes of a live sockaddr storage.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
+        assert_eq!(socket_addr_from_raw(bytes), Some(v4));
+        let v6: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
+        let raw = socket2::SockAddr::from(v6);
+        // SAFETY: as above.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
+        assert_eq!(socket_addr_from_raw(bytes), Some(v6));
+        assert_eq!(socket_addr_from_raw(&[0; 3]), None);
+    }
+}

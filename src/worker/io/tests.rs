@@ -45,6 +45,16 @@ fn open_backend(backend: Backend, bind: &str, gso: bool) -> Option<(Box<dyn Data
     }
 }
 
+/// `open_backend`, or return from the calling test when io_uring is unavailable.
+macro_rules! open_or_skip {
+    ($($arg:expr),*) => {
+        match open_backend($($arg),*) {
+            Some(opened) => opened,
+            None => return,
+        }
+    };
+}
+
 macro_rules! both_backends {
     ($($check:ident),* $(,)?) => {$(
         mod $check {
@@ -68,6 +78,7 @@ both_backends!(
     waker_and_timeout_end_waits,
     dead_peer_does_not_stop_io,
     oversized_datagrams_are_counted,
+    full_queue_flushes_itself,
     gso_refused_by_kernel_falls_back,
 );
 
@@ -95,31 +106,33 @@ fn payload(seq: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (seq.wrapping_mul(31) + i) as u8).collect()
 }
 
+/// Plain sockets that hold everything a test sends them until read (4 MiB buffers).
 fn receivers(count: usize, bind: &str) -> Vec<UdpSocket> {
-    let sockets: Vec<_> = (0..count).map(|_| UdpSocket::bind(bind).unwrap()).collect();
-    for s in &sockets {
-        s.set_read_timeout(Some(Duration::from_millis(500)))
+    let make = || {
+        let socket = socket2::Socket::from(UdpSocket::bind(bind).unwrap());
+        socket.set_recv_buffer_size(4 << 20).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
-    }
-    sockets
+        UdpSocket::from(socket)
+    };
+    (0..count).map(|_| make()).collect()
 }
 
 fn read_all(socket: &UdpSocket, want: usize) -> Vec<Vec<u8>> {
     let mut buf = [0u8; 4096];
     let mut got = Vec::new();
-    while got.len() < want {
-        match socket.recv(&mut buf) {
-            Ok(n) => got.push(buf[..n].to_vec()),
-            Err(_) => break,
+    while let Ok(n) = socket.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+        if got.len() == want {
+            break;
         }
     }
     got
 }
 
 fn receives_batches_with_sources_and_bytes(backend: Backend) {
-    let Some((mut io, _)) = open_backend(backend, "127.0.0.1:0", true) else {
-        return;
-    };
+    let (mut io, _) = open_or_skip!(backend, "127.0.0.1:0", true);
     let senders = receivers(2, "127.0.0.1:0");
     let sizes = [0, 1, 20, 172, 1200, 1499, DATAGRAM_BYTES_MAX];
     // 400 datagrams before the first receive: more than the io_uring buffer ring holds, so its
@@ -152,9 +165,7 @@ fn receives_batches_with_sources_and_bytes(backend: Backend) {
 }
 
 fn check_sends(backend: Backend, gso: bool) {
-    let Some((mut io, _)) = open_backend(backend, "127.0.0.1:0", gso) else {
-        return;
-    };
+    let (mut io, _) = open_or_skip!(backend, "127.0.0.1:0", gso);
     let peers = receivers(3, "127.0.0.1:0");
     // Runs of mixed sizes per destination: full segments, a short tail, then a new size.
     let runs: [(usize, &[usize]); 6] = [
@@ -196,9 +207,7 @@ fn sends_groups_intact_gso_off(backend: Backend) {
 }
 
 fn sends_on_dual_stack_and_ipv6(backend: Backend) {
-    let Some((mut io, _)) = open_backend(backend, "[::]:0", true) else {
-        return;
-    };
+    let (mut io, _) = open_or_skip!(backend, "[::]:0", true);
     let port = io.local_addr().port();
     let v4 = receivers(1, "127.0.0.1:0").remove(0);
     let v6 = receivers(1, "[::1]:0").remove(0);
@@ -222,9 +231,7 @@ fn sends_on_dual_stack_and_ipv6(backend: Backend) {
 }
 
 fn waker_and_timeout_end_waits(backend: Backend) {
-    let Some((mut io, _)) = open_backend(backend, "127.0.0.1:0", true) else {
-        return;
-    };
+    let (mut io, _) = open_or_skip!(backend, "127.0.0.1:0", true);
     let mut ignore = |_: RecvMeta, _: &[u8]| panic!("no datagram expected");
     let start = Instant::now();
     assert_eq!(io.receive(Some(Duration::ZERO), &mut ignore).unwrap(), 0);
@@ -275,9 +282,7 @@ fn waker_and_timeout_end_waits(backend: Backend) {
 }
 
 fn dead_peer_does_not_stop_io(backend: Backend) {
-    let Some((mut io, fd)) = open_backend(backend, "127.0.0.1:0", true) else {
-        return;
-    };
+    let (mut io, fd) = open_or_skip!(backend, "127.0.0.1:0", true);
     // IP_RECVERR makes the kernel report ICMP port-unreachable on this unconnected socket
     // (ECONNREFUSED on later calls): the worst case for a dead peer.
     let on: libc::c_int = 1;
@@ -316,9 +321,7 @@ fn dead_peer_does_not_stop_io(backend: Backend) {
 }
 
 fn oversized_datagrams_are_counted(backend: Backend) {
-    let Some((mut io, _)) = open_backend(backend, "127.0.0.1:0", true) else {
-        return;
-    };
+    let (mut io, _) = open_or_skip!(backend, "127.0.0.1:0", true);
     let peer = receivers(1, "127.0.0.1:0").remove(0);
     peer.send_to(&[7; DATAGRAM_BYTES_MAX + 1000], io.local_addr())
         .unwrap();
@@ -335,10 +338,28 @@ fn oversized_datagrams_are_counted(backend: Backend) {
     assert_eq!(io.stats().send_dropped, 1);
 }
 
+fn full_queue_flushes_itself(backend: Backend) {
+    let (mut io, _) = open_or_skip!(backend, "127.0.0.1:0", true);
+    let peer = receivers(1, "127.0.0.1:0").remove(0);
+    let count = SEND_QUEUE_DATAGRAMS_MAX * 2 + 100;
+    for seq in 0..count {
+        io.queue_send(peer.local_addr().unwrap(), &payload(seq, 100));
+    }
+    io.flush().unwrap();
+    let got = read_all(&peer, count);
+    assert_eq!(got.len(), count, "{:?}", io.stats());
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(seq, bytes)| *bytes == payload(seq, 100)));
+    assert_eq!(
+        (io.stats().datagrams_sent, io.stats().send_dropped),
+        (count as u64, 0)
+    );
+}
+
 fn gso_refused_by_kernel_falls_back(backend: Backend) {
-    let Some((mut io, fd)) = open_backend(backend, "127.0.0.1:0", true) else {
-        return;
-    };
+    let (mut io, fd) = open_or_skip!(backend, "127.0.0.1:0", true);
     if !io.stats().gso_enabled {
         println!("SKIP: no UDP GSO on this kernel");
         return;
@@ -376,41 +397,4 @@ fn gso_refused_by_kernel_falls_back(backend: Backend) {
         (30, 0, 0),
         "{stats:?}"
     );
-}
-
-#[test]
-fn io_choice_parses_and_displays() {
-    for choice in [IoChoice::Auto, IoChoice::Uring, IoChoice::Mmsg] {
-        assert_eq!(choice.to_string().parse::<IoChoice>(), Ok(choice));
-    }
-    assert_eq!("io_uring".parse::<IoChoice>(), Ok(IoChoice::Uring));
-    assert!("epoll".parse::<IoChoice>().is_err());
-}
-
-#[test]
-fn open_auto_picks_a_backend() {
-    let io = open(
-        IoChoice::Auto,
-        &IoConfig::new("127.0.0.1:0".parse().unwrap()),
-    )
-    .unwrap();
-    println!("auto picked {}", io.kind());
-    assert_ne!(io.local_addr().port(), 0);
-}
-
-#[test]
-fn parses_raw_socket_addresses() {
-    let v4: SocketAddr = "10.1.2.3:4000".parse().unwrap();
-    let raw = socket2::SockAddr::from(v4);
-    // SAFETY: reading `len()` bytes of a live sockaddr storage.
-    let bytes =
-        unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
-    assert_eq!(socket_addr_from_raw(bytes), Some(v4));
-    let v6: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
-    let raw = socket2::SockAddr::from(v6);
-    // SAFETY: as above.
-    let bytes =
-        unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
-    assert_eq!(socket_addr_from_raw(bytes), Some(v6));
-    assert_eq!(socket_addr_from_raw(&[0; 3]), None);
 }

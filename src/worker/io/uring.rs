@@ -18,30 +18,23 @@
 //! - completions reaped while waiting for sends are kept, in order, in `stash` for `receive`;
 //! - on drop, every request is cancelled synchronously before the memory it uses is freed.
 
-use std::alloc::{self, Layout};
+mod bufring;
+
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{self, BufRingEntry, CancelBuilder, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{self, CancelBuilder, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 use socket2::Socket;
 
-use super::gso::{self, Queued, SegmentCmsg, SendFailure, SendQueue};
+use super::gso::{Queued, SegmentCmsg, SendQueue};
 use super::{DatagramIo, IoBackendKind, IoConfig, IoStats, RecvMeta, Waker};
-use super::{DATAGRAM_BYTES_MAX, RECV_BATCH_DATAGRAMS_MAX, RECV_RING_BUFFERS_COUNT};
-use super::{SEND_QUEUE_DATAGRAMS_MAX, URING_CQ_ENTRIES, URING_SQ_ENTRIES};
+use super::{RECV_BATCH_DATAGRAMS_MAX, SEND_QUEUE_DATAGRAMS_MAX, URING_CQ_ENTRIES};
+use bufring::{BufRing, BUFFER_GROUP, NAME_BYTES};
 
-/// Buffer group id of the receive buffer ring (one group per ring).
-const BUFFER_GROUP: u16 = 0;
-/// Bytes of a received message name: a `sockaddr_in6`, the larger of the two families.
-const NAME_BYTES: usize = std::mem::size_of::<libc::sockaddr_in6>();
-/// Bytes of one provided buffer: `io_uring_recvmsg_out` header, name, then the payload.
-const RECV_BUFFER_BYTES: usize = 16 + NAME_BYTES + DATAGRAM_BYTES_MAX;
 /// How long `flush` waits per round for send completions before warning (they complete
 /// inline in practice; this only bounds a pathological kernel).
 const SEND_COMPLETION_WAIT: Duration = Duration::from_millis(10);
@@ -52,100 +45,6 @@ const TAG_RECV: u64 = 1 << TAG_SHIFT;
 const TAG_WAKE: u64 = 2 << TAG_SHIFT;
 const TAG_SEND: u64 = 3 << TAG_SHIFT;
 const TAG_MASK: u64 = 0xff << TAG_SHIFT;
-
-/// The provided buffer ring: the entries the kernel reads, and the buffers they describe.
-struct BufRing {
-    entries: NonNull<BufRingEntry>,
-    entries_layout: Layout,
-    buffers: NonNull<u8>,
-    buffers_layout: Layout,
-    /// Our copy of the ring tail: entries below it are published or about to be.
-    tail: u16,
-}
-
-impl BufRing {
-    fn new() -> io::Result<Self> {
-        // SAFETY: sysconf takes no pointers.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let entries_bytes = RECV_RING_BUFFERS_COUNT * std::mem::size_of::<BufRingEntry>();
-        let entries_layout =
-            Layout::from_size_align(entries_bytes, page).map_err(io::Error::other)?;
-        let buffers_layout =
-            Layout::from_size_align(RECV_RING_BUFFERS_COUNT * RECV_BUFFER_BYTES, 64)
-                .map_err(io::Error::other)?;
-        // SAFETY: both layouts have a non-zero size.
-        let (entries, buffers) = unsafe {
-            (
-                alloc::alloc_zeroed(entries_layout),
-                alloc::alloc_zeroed(buffers_layout),
-            )
-        };
-        let (Some(entries), Some(buffers)) = (NonNull::new(entries.cast()), NonNull::new(buffers))
-        else {
-            alloc::handle_alloc_error(buffers_layout);
-        };
-        let mut ring = BufRing {
-            entries,
-            entries_layout,
-            buffers,
-            buffers_layout,
-            tail: 0,
-        };
-        for bid in 0..RECV_RING_BUFFERS_COUNT as u16 {
-            ring.recycle(bid);
-        }
-        ring.publish();
-        Ok(ring)
-    }
-
-    /// Hand buffer `bid` back to the kernel (visible after `publish`).
-    fn recycle(&mut self, bid: u16) {
-        let slot = usize::from(self.tail) & (RECV_RING_BUFFERS_COUNT - 1);
-        // SAFETY: `slot` is within the entries allocation; the kernel reads only entries below
-        // the published tail, and this one is at or above it. The setters write addr/len/bid
-        // only, never the reserved field that doubles as the ring tail in entry 0.
-        let entry = unsafe { &mut *self.entries.as_ptr().add(slot) };
-        // SAFETY: `bid` < RECV_RING_BUFFERS_COUNT, so the buffer is within its allocation.
-        entry.set_addr(unsafe {
-            self.buffers
-                .as_ptr()
-                .add(usize::from(bid) * RECV_BUFFER_BYTES)
-        } as u64);
-        entry.set_len(RECV_BUFFER_BYTES as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Make recycled buffers visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the tail field overlays the first entry's reserved field, which is ours to
-        // write; the kernel reads it atomically, so we store it atomically with Release to order
-        // the entry writes before it.
-        let tail = unsafe { &*BufRingEntry::tail(self.entries.as_ptr()).cast::<AtomicU16>() };
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// The first `len` bytes of buffer `bid`.
-    ///
-    /// SAFETY: the caller owns `bid` (it came in a completion and is not recycled yet), so the
-    /// kernel does not write to it while the slice lives.
-    unsafe fn buffer(&self, bid: u16, len: usize) -> &[u8] {
-        let bid = usize::from(bid) % RECV_RING_BUFFERS_COUNT;
-        let start = self.buffers.as_ptr().add(bid * RECV_BUFFER_BYTES);
-        std::slice::from_raw_parts(start, len.min(RECV_BUFFER_BYTES))
-    }
-}
-
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with these layouts; the ring no longer uses them (see
-        // `UringIo::drop`, which runs first).
-        unsafe {
-            alloc::dealloc(self.entries.as_ptr().cast(), self.entries_layout);
-            alloc::dealloc(self.buffers.as_ptr(), self.buffers_layout);
-        }
-    }
-}
 
 pub(crate) struct UringIo {
     // Declared first: dropped (ring closed) before the memory below, after `Drop::drop`
@@ -168,7 +67,7 @@ pub(crate) struct UringIo {
     send_hdrs: Box<[libc::msghdr]>,
     sends_in_flight: usize,
     /// Groups to send again one datagram at a time once the batch completed: GSO refused, or
-    /// a deferred ICMP error (see [`SendFailure::Deferred`]).
+    /// a deferred ICMP error (see `gso::SendFailure::Deferred`).
     resend: Vec<usize>,
 }
 
@@ -179,53 +78,19 @@ unsafe impl Send for UringIo {}
 
 impl UringIo {
     pub(crate) fn open(config: &IoConfig) -> io::Result<Self> {
-        // COOP_TASKRUN (5.19+): run completion work when we enter the kernel rather than
-        // interrupting the worker. Older kernels refuse the flag: retry without it.
-        // `bufs` before `ring`: if setup fails below, the ring is dropped (closed) first.
-        let bufs = BufRing::new()?;
-        let ring = IoUring::builder()
-            .setup_coop_taskrun()
-            .setup_cqsize(URING_CQ_ENTRIES as u32)
-            .build(URING_SQ_ENTRIES as u32)
-            .or_else(|_| {
-                IoUring::builder()
-                    .setup_cqsize(URING_CQ_ENTRIES as u32)
-                    .build(URING_SQ_ENTRIES as u32)
-            })?;
-        if !ring.params().is_feature_ext_arg() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "io_uring without EXT_ARG (kernel < 5.11)",
-            ));
-        }
-        // SAFETY: the entries stay allocated and in place until after the ring is closed
-        // (`bufs` is dropped after `ring`, and `Drop` unregisters first).
-        unsafe {
-            ring.submitter().register_buf_ring_with_flags(
-                bufs.entries.as_ptr() as u64,
-                RECV_RING_BUFFERS_COUNT as u16,
-                BUFFER_GROUP,
-                0,
-            )?;
-        }
+        // (bufs, ring): should a step below fail, the ring is dropped (closed) first.
+        let (bufs, ring) = bufring::ring_with_buffers()?;
         let socket = super::open_socket(config, false)?;
         let local = super::socket_local_addr(&socket)?;
-        let gso = config.gso && gso::gso_supported(&socket);
+        let gso = config.gso && super::gso_supported(&socket);
         let mut recv_msghdr = Box::new(super::zeroed_msghdr());
         recv_msghdr.msg_namelen = NAME_BYTES as libc::socklen_t;
-        let empty_iovec = || libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
         let mut io = UringIo {
             ring,
             waker: Waker::new()?,
             local,
             gso,
-            stats: IoStats {
-                gso_enabled: gso,
-                ..IoStats::default()
-            },
+            stats: IoStats::new(gso),
             bufs,
             recv_msghdr,
             recv_armed: false,
@@ -233,15 +98,9 @@ impl UringIo {
             wake_armed: false,
             stash: VecDeque::with_capacity(URING_CQ_ENTRIES),
             queue: SendQueue::new(local.is_ipv6()),
-            send_iovecs: (0..SEND_QUEUE_DATAGRAMS_MAX)
-                .map(|_| empty_iovec())
-                .collect(),
-            send_cmsgs: (0..SEND_QUEUE_DATAGRAMS_MAX)
-                .map(|_| SegmentCmsg::empty())
-                .collect(),
-            send_hdrs: (0..SEND_QUEUE_DATAGRAMS_MAX)
-                .map(|_| super::zeroed_msghdr())
-                .collect(),
+            send_iovecs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, super::empty_iovec),
+            send_cmsgs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, || SegmentCmsg::new(0)),
+            send_hdrs: super::boxed_slice(SEND_QUEUE_DATAGRAMS_MAX, super::zeroed_msghdr),
             sends_in_flight: 0,
             resend: Vec::new(),
             socket,
@@ -267,6 +126,12 @@ impl UringIo {
         }
     }
 
+    /// The socket, for tests that tune it (e.g. `IP_RECVERR`, `SO_NO_CHECK`).
+    #[cfg(test)]
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
     /// Queue one SQE, submitting first if the submission queue is full.
     ///
     /// SAFETY: every pointer in `entry` must stay valid until its completion(s) arrive.
@@ -285,16 +150,8 @@ impl UringIo {
     fn submit(&mut self) -> io::Result<()> {
         self.stats.syscalls += 1;
         match self.ring.submit() {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
+            Err(e) if !super::is_benign_wait_error(&e) => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -310,11 +167,8 @@ impl UringIo {
             }
         };
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if super::is_benign_wait_error(&e) || e.raw_os_error() == Some(libc::EBUSY) => {
-                Ok(())
-            }
-            Err(e) => Err(e),
+            Err(e) if !super::is_benign_wait_error(&e) => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -350,31 +204,22 @@ impl UringIo {
                 self.stash.push_back(cqe);
                 continue;
             }
-            self.sends_in_flight -= 1;
+            self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
             let index = (cqe.user_data() & !TAG_MASK) as usize;
-            let Some(group) = self.queue.groups().get(index) else {
+            if index >= self.queue.groups().len() {
                 debug_assert!(false, "send completion {index} outlived its batch");
                 continue;
-            };
-            let segments = group.segments() as u64;
-            if cqe.result() >= 0 {
-                self.stats.datagrams_sent += segments;
-                self.stats.gso_batches += u64::from(group.uses_gso());
-                continue;
             }
-            let errno = -cqe.result();
-            match gso::classify_send_error(errno, group.uses_gso()) {
-                SendFailure::GsoRefused => {
-                    if self.gso {
-                        gso::log_gso_refused(errno);
-                    }
-                    self.gso = false;
-                    self.stats.gso_enabled = false;
-                    self.resend.push(index);
-                }
-                SendFailure::Deferred => self.resend.push(index),
-                SendFailure::NoRoom => self.stats.send_dropped += segments,
-                SendFailure::Refused => self.stats.send_errors += segments,
+            let result = if cqe.result() >= 0 {
+                Ok(())
+            } else {
+                Err(-cqe.result())
+            };
+            if self
+                .queue
+                .account(index, result, &mut self.gso, &mut self.stats)
+            {
+                self.resend.push(index);
             }
         }
     }
@@ -413,13 +258,11 @@ impl UringIo {
                 Ok(out) => match super::socket_addr_from_raw(out.name_data()) {
                     Some(source) => {
                         let payload = out.payload_data();
-                        on_datagram(
-                            RecvMeta {
-                                source,
-                                len: payload.len(),
-                            },
-                            payload,
-                        );
+                        let meta = RecvMeta {
+                            source,
+                            len: payload.len(),
+                        };
+                        on_datagram(meta, payload);
                         delivered += 1;
                     }
                     None => self.stats.recv_errors += 1,
@@ -431,14 +274,6 @@ impl UringIo {
         self.bufs.publish();
         self.stats.datagrams_received += delivered as u64;
         delivered
-    }
-}
-
-impl UringIo {
-    /// The socket, for tests that tune it (e.g. `IP_RECVERR`, `SO_NO_CHECK`).
-    #[cfg(test)]
-    pub(crate) fn socket(&self) -> &Socket {
-        &self.socket
     }
 }
 
@@ -506,10 +341,7 @@ impl DatagramIo for UringIo {
             // SAFETY: the msghdr, its iovec, cmsg, address and payload live in `send_*` and
             // `queue`, which are not touched until every send completed (loop below).
             if let Err(error) = unsafe { self.push(&entry.user_data(TAG_SEND | i as u64)) } {
-                self.stats.send_dropped += self.queue.groups()[i..]
-                    .iter()
-                    .map(|g| g.segments() as u64)
-                    .sum::<u64>();
+                self.stats.send_dropped += self.queue.datagrams_from(i);
                 tracing::warn!(%error, "io_uring send submission failed");
                 break;
             }
