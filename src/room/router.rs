@@ -34,6 +34,8 @@ struct PublisherRoute {
     tracks: StreamTracks,
     players: Vec<PeerId>,
     last_keyframe_request: Option<Instant>,
+    /// A player asked while requests were throttled: send one when the interval has passed.
+    keyframe_deferred: bool,
 }
 
 struct PlayerRoute {
@@ -96,6 +98,7 @@ impl Router {
                 tracks,
                 players: Vec::new(),
                 last_keyframe_request: None,
+                keyframe_deferred: false,
             },
         );
     }
@@ -209,7 +212,9 @@ impl Router {
     }
 
     /// Whether to send the publisher a keyframe request now: one of its players waits for a
-    /// keyframe (or asked for one with `player_asked`) and the last request is old enough.
+    /// keyframe (or asked for one with `player_asked`, now or while throttled) and the last
+    /// request is old enough. The worker asks again on each of the publisher's packets, so a
+    /// deferred request goes out as soon as the interval has passed.
     pub fn keyframe_request_due(&mut self, publisher: PeerId, now: Instant, player_asked: bool) -> bool {
         let Some(route) = self.publishers.get_mut(&publisher) else {
             return false;
@@ -218,6 +223,7 @@ impl Router {
             return false;
         }
         let someone_waits = player_asked
+            || route.keyframe_deferred
             || route.players.iter().any(|p| {
                 self.players
                     .get(p)
@@ -229,8 +235,10 @@ impl Router {
             .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL_MIN);
         if someone_waits && !throttled {
             route.last_keyframe_request = Some(now);
+            route.keyframe_deferred = false;
             return true;
         }
+        route.keyframe_deferred |= player_asked;
         false
     }
 }

@@ -68,8 +68,12 @@ pub enum PeerFailure {
     IceTimeout,
     /// Connected once, then nothing (no consent check, no media) for the silence timeout.
     Silence,
+    /// A publisher kept its connection alive but sent no RTP for the silence timeout.
+    NoMedia,
     /// DTLS or ICE ended the connection.
     Disconnected,
+    /// The publisher this player was attached to was already gone on the worker.
+    PublisherGone,
     /// str0m panicked on this peer's input; only this peer ends.
     Internal,
 }
@@ -78,9 +82,11 @@ impl PeerFailure {
     pub fn info(self) -> &'static str {
         match self {
             PeerFailure::IceTimeout => "Failed by ICE timeout",
-            PeerFailure::Silence => "Failed by RTP activity",
-            PeerFailure::Disconnected => "Failed by ICE timeout",
-            PeerFailure::Internal => "Internal server error",
+            PeerFailure::Silence => "Failed by ICE keep alive",
+            PeerFailure::NoMedia => "Failed by RTP activity",
+            PeerFailure::Disconnected => "Failed by DTLS error",
+            PeerFailure::PublisherGone => "Stopped by publisher stop",
+            PeerFailure::Internal => "Failed by error",
         }
     }
 }

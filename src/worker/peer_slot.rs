@@ -64,6 +64,8 @@ pub struct PeerSlot {
     rtc: Rtc,
     /// Last datagram that reached this peer: the silence timeout counts from here.
     pub last_rx: Instant,
+    /// Last RTP packet a publisher sent (creation time until the first).
+    pub last_rtp: Instant,
     pub connected: bool,
     /// The `Rtc`'s next wanted wakeup.
     pub next_timeout: Instant,
@@ -80,6 +82,7 @@ impl PeerSlot {
             role,
             rtc,
             last_rx: now,
+            last_rtp: now,
             connected: false,
             next_timeout: now,
             timer_armed: false,

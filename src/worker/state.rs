@@ -247,6 +247,11 @@ impl WorkerState {
         match role {
             PeerRole::Publisher => {
                 let had_rtp = !effects.rtp.is_empty();
+                if had_rtp {
+                    if let Some(slot) = self.peers.get_mut(&peer) {
+                        slot.last_rtp = now;
+                    }
+                }
                 for packet in effects.rtp.drain(..) {
                     self.router.forward(peer, &packet, &mut self.writes);
                 }
@@ -296,19 +301,23 @@ impl WorkerState {
     }
 
     fn sweep_silent_peers(&mut self, now: Instant) {
+        let quiet = |since: Instant| now.saturating_duration_since(since) >= self.silence_timeout;
         let silent: Vec<(PeerId, PeerFailure)> = self
             .peers
             .values()
-            .filter(|slot| now.saturating_duration_since(slot.last_rx) >= self.silence_timeout)
-            .map(|slot| {
-                (
-                    slot.id,
-                    if slot.connected {
+            .filter_map(|slot| {
+                if quiet(slot.last_rx) {
+                    let failure = if slot.connected {
                         PeerFailure::Silence
                     } else {
                         PeerFailure::IceTimeout
-                    },
-                )
+                    };
+                    Some((slot.id, failure))
+                } else if slot.connected && slot.role == PeerRole::Publisher && quiet(slot.last_rtp) {
+                    Some((slot.id, PeerFailure::NoMedia))
+                } else {
+                    None
+                }
             })
             .collect();
         for (peer, failure) in silent {

@@ -118,7 +118,7 @@ impl Directory {
         let session = self.sessions.get(&id).ok_or("Session is gone")?;
         let login = session.login.clone().ok_or("Session is not established")?;
         if session.streams.contains_key(media_session_id) {
-            return Err("mediaSessionId is already in use".to_owned());
+            return Err("MediaSessionId is already in use".to_owned());
         }
         if session.streams.len() >= self.limits.session_streams_max {
             return Err(format!(

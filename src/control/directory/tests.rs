@@ -347,7 +347,7 @@ fn a_failed_publisher_fails_for_its_session_and_stops_players() {
     });
     assert_eq!(
         h.statuses(alice),
-        vec![("FAILED".to_owned(), Some("Failed by RTP activity".to_owned()))]
+        vec![("FAILED".to_owned(), Some("Failed by ICE keep alive".to_owned()))]
     );
     assert_eq!(h.directory.counts().published, 0);
 }

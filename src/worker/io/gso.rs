@@ -217,8 +217,7 @@ impl SendQueue {
         let group = &self.groups[index];
         for range in group.segment_ranges() {
             stats.syscalls += 1;
-            let sent =
-                socket.send_to_with_flags(&self.arena[range], &group.address, libc::MSG_DONTWAIT);
+            let sent = socket.send_to_with_flags(&self.arena[range], &group.address, libc::MSG_DONTWAIT);
             match sent.map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)) {
                 Ok(_) => stats.datagrams_sent += 1,
                 Err(errno) if classify_send_error(errno, false) == SendFailure::NoRoom => {
@@ -249,11 +248,9 @@ pub(crate) struct SegmentCmsg {
 }
 
 // SAFETY (both asserts): CMSG_LEN/CMSG_SPACE are pure arithmetic on their argument.
-const _: () = assert!(
-    std::mem::offset_of!(SegmentCmsg, segment_bytes) == unsafe { libc::CMSG_LEN(0) } as usize
-);
 const _: () =
-    assert!(std::mem::size_of::<SegmentCmsg>() == unsafe { libc::CMSG_SPACE(2) } as usize);
+    assert!(std::mem::offset_of!(SegmentCmsg, segment_bytes) == unsafe { libc::CMSG_LEN(0) } as usize);
+const _: () = assert!(std::mem::size_of::<SegmentCmsg>() == unsafe { libc::CMSG_SPACE(2) } as usize);
 
 impl SegmentCmsg {
     pub(crate) fn new(segment_bytes: u16) -> Self {
@@ -365,10 +362,7 @@ mod tests {
             assert_eq!(q.push(addr(1), &[0; DATAGRAM_BYTES_MAX], true), Queued::Yes);
         }
         assert_eq!(q.push(addr(1), &[0; 1], true), Queued::Full);
-        assert!(
-            q.arena.capacity() == SEND_QUEUE_BYTES_MAX,
-            "arena never grew"
-        );
+        assert!(q.arena.capacity() == SEND_QUEUE_BYTES_MAX, "arena never grew");
     }
 
     #[test]
@@ -377,21 +371,12 @@ mod tests {
         assert_eq!(cmsg.header.cmsg_type, libc::UDP_SEGMENT);
         let mapped = kernel_address(addr(5), true).as_socket_ipv6().unwrap();
         assert_eq!(mapped.ip().to_ipv4_mapped(), Some([127, 0, 0, 1].into()));
-        assert_eq!(
-            classify_send_error(libc::EIO, true),
-            SendFailure::GsoRefused
-        );
-        assert_eq!(
-            classify_send_error(libc::EINVAL, false),
-            SendFailure::Refused
-        );
+        assert_eq!(classify_send_error(libc::EIO, true), SendFailure::GsoRefused);
+        assert_eq!(classify_send_error(libc::EINVAL, false), SendFailure::Refused);
         assert_eq!(
             classify_send_error(libc::ECONNREFUSED, true),
             SendFailure::Deferred
         );
-        assert_eq!(
-            classify_send_error(libc::EACCES, false),
-            SendFailure::Refused
-        );
+        assert_eq!(classify_send_error(libc::EACCES, false), SendFailure::Refused);
     }
 }

@@ -79,10 +79,7 @@ impl MmsgIo {
     }
 
     /// One non-blocking `recvmmsg`. Returns (datagrams taken from the socket, delivered).
-    fn recv_batch(
-        &mut self,
-        on_datagram: &mut dyn FnMut(RecvMeta, &[u8]),
-    ) -> io::Result<(usize, usize)> {
+    fn recv_batch(&mut self, on_datagram: &mut dyn FnMut(RecvMeta, &[u8])) -> io::Result<(usize, usize)> {
         let chunks = self.recv_data.chunks_exact_mut(DATAGRAM_BYTES_MAX);
         let slots = self.recv_hdrs.iter_mut().zip(&mut self.recv_iovecs[..]);
         for (((hdr, iov), name), data) in slots.zip(&mut self.recv_names[..]).zip(chunks) {
@@ -265,15 +262,12 @@ impl DatagramIo for MmsgIo {
             };
             if n > 0 {
                 for index in next..next + n as usize {
-                    self.queue
-                        .account(index, Ok(()), &mut self.gso, &mut self.stats);
+                    self.queue.account(index, Ok(()), &mut self.gso, &mut self.stats);
                 }
                 next += n as usize;
                 continue;
             }
-            let errno = io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO);
+            let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
             let uses_gso = self.queue.groups()[next].uses_gso();
             match gso::classify_send_error(errno, uses_gso) {
                 _ if errno == libc::EINTR => {}
@@ -298,8 +292,7 @@ impl DatagramIo for MmsgIo {
                         .queue
                         .account(next, Err(errno), &mut self.gso, &mut self.stats)
                     {
-                        self.queue
-                            .resend_without_gso(next, &self.socket, &mut self.stats);
+                        self.queue.resend_without_gso(next, &self.socket, &mut self.stats);
                     }
                     next += 1;
                 }

@@ -70,8 +70,7 @@ pub const RECV_BUFFER_BYTES_DEFAULT: usize = 4 << 20;
 pub const SEND_BUFFER_BYTES_DEFAULT: usize = 4 << 20;
 
 const _: () = assert!(DATAGRAM_BYTES_MAX <= GSO_BYTES_MAX);
-const _: () =
-    assert!(RECV_RING_BUFFERS_COUNT.is_power_of_two() && RECV_RING_BUFFERS_COUNT <= 32768);
+const _: () = assert!(RECV_RING_BUFFERS_COUNT.is_power_of_two() && RECV_RING_BUFFERS_COUNT <= 32768);
 const _: () = assert!(RECV_RING_BUFFERS_COUNT >= RECV_BATCH_DATAGRAMS_MAX);
 const _: () = assert!(SEND_QUEUE_DATAGRAMS_MAX + 2 <= URING_SQ_ENTRIES);
 const _: () = assert!(SEND_QUEUE_DATAGRAMS_MAX + RECV_RING_BUFFERS_COUNT + 2 <= URING_CQ_ENTRIES);
@@ -244,11 +243,7 @@ pub fn open(choice: IoChoice, config: &IoConfig) -> io::Result<Box<dyn DatagramI
 
 /// Create, tune and bind the UDP socket. Buffer sizes are best effort.
 fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
-    let socket = Socket::new(
-        Domain::for_address(config.bind),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
+    let socket = Socket::new(Domain::for_address(config.bind), Type::DGRAM, Some(Protocol::UDP))?;
     // No SO_REUSEADDR: on UDP it would let a second server bind the same port silently, and
     // the two would split each other's peers. A port in use must fail start-up.
     if let Err(error) = socket.set_recv_buffer_size(config.recv_buffer_bytes) {
@@ -351,9 +346,7 @@ fn is_benign_wait_error(error: &io::Error) -> bool {
         libc::EAGAIN,
         libc::EBUSY,
     ];
-    error
-        .raw_os_error()
-        .is_some_and(|errno| benign.contains(&errno))
+    error.raw_os_error().is_some_and(|errno| benign.contains(&errno))
 }
 
 #[cfg(test)]
@@ -385,14 +378,12 @@ mod unit_tests {
         let v4: SocketAddr = "10.1.2.3:4000".parse().unwrap();
         let raw = socket2::SockAddr::from(v4);
         // SAFETY: reading `len()` bytes of a live sockaddr storage.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
+        let bytes = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
         assert_eq!(socket_addr_from_raw(bytes), Some(v4));
         let v6: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
         let raw = socket2::SockAddr::from(v6);
         // SAFETY: as above.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
+        let bytes = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<u8>(), raw.len() as usize) };
         assert_eq!(socket_addr_from_raw(bytes), Some(v6));
         assert_eq!(socket_addr_from_raw(&[0; 3]), None);
     }

@@ -111,9 +111,7 @@ fn receivers(count: usize, bind: &str) -> Vec<UdpSocket> {
     let make = || {
         let socket = socket2::Socket::from(UdpSocket::bind(bind).unwrap());
         socket.set_recv_buffer_size(4 << 20).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
         UdpSocket::from(socket)
     };
     (0..count).map(|_| make()).collect()
@@ -148,11 +146,7 @@ fn receives_batches_with_sources_and_bytes(backend: Backend) {
     assert_eq!(got.len(), count, "{:?}", io.stats());
     for (seq, (source, bytes)) in got.iter().enumerate() {
         assert_eq!(*source, senders[seq % 2].local_addr().unwrap());
-        assert_eq!(
-            *bytes,
-            payload(seq, sizes[seq % sizes.len()]),
-            "datagram {seq}"
-        );
+        assert_eq!(*bytes, payload(seq, sizes[seq % sizes.len()]), "datagram {seq}");
     }
     let stats = io.stats();
     assert_eq!(stats.datagrams_received, count as u64);
@@ -220,10 +214,7 @@ fn sends_on_dual_stack_and_ipv6(backend: Backend) {
     assert_eq!(read_all(&v6, 3).len(), 3);
     v4.send_to(b"v4", ("127.0.0.1", port)).unwrap();
     v6.send_to(b"v6", ("::1", port)).unwrap();
-    let mut sources: Vec<_> = receive_all(io.as_mut(), 2)
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
+    let mut sources: Vec<_> = receive_all(io.as_mut(), 2).into_iter().map(|(s, _)| s).collect();
     sources.sort();
     let mut want = vec![v4.local_addr().unwrap(), v6.local_addr().unwrap()];
     want.sort();
@@ -235,15 +226,11 @@ fn waker_and_timeout_end_waits(backend: Backend) {
     let mut ignore = |_: RecvMeta, _: &[u8]| panic!("no datagram expected");
     let start = Instant::now();
     assert_eq!(io.receive(Some(Duration::ZERO), &mut ignore).unwrap(), 0);
-    assert!(
-        start.elapsed() < Duration::from_millis(50),
-        "ZERO does not block"
-    );
+    assert!(start.elapsed() < Duration::from_millis(50), "ZERO does not block");
 
     let start = Instant::now();
     assert_eq!(
-        io.receive(Some(Duration::from_millis(150)), &mut ignore)
-            .unwrap(),
+        io.receive(Some(Duration::from_millis(150)), &mut ignore).unwrap(),
         0
     );
     let waited = start.elapsed();
@@ -269,16 +256,11 @@ fn waker_and_timeout_end_waits(backend: Backend) {
     // A wake before the wait is not lost; once consumed, the next wait blocks again.
     io.waker().wake();
     let start = Instant::now();
-    io.receive(Some(Duration::from_secs(2)), &mut ignore)
-        .unwrap();
+    io.receive(Some(Duration::from_secs(2)), &mut ignore).unwrap();
     assert!(start.elapsed() < Duration::from_millis(500));
     let start = Instant::now();
-    io.receive(Some(Duration::from_millis(100)), &mut ignore)
-        .unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(90),
-        "wake consumed"
-    );
+    io.receive(Some(Duration::from_millis(100)), &mut ignore).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(90), "wake consumed");
 }
 
 fn dead_peer_does_not_stop_io(backend: Backend) {
@@ -294,10 +276,7 @@ fn dead_peer_does_not_stop_io(backend: Backend) {
     assert_eq!(rc, 0);
     let live = receivers(1, "127.0.0.1:0").remove(0);
     // Bound while `live` holds its port, so the two differ; closed on drop.
-    let dead = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     for round in 0..5 {
         for seq in 0..4 {
             io.queue_send(dead, &payload(seq, 200));

@@ -187,9 +187,7 @@ impl UringIo {
         if !self.wake_armed {
             let fd = types::Fd(self.waker.raw_fd());
             let buf: *mut u64 = &mut *self.wake_buf;
-            let entry = opcode::Read::new(fd, buf.cast(), 8)
-                .build()
-                .user_data(TAG_WAKE);
+            let entry = opcode::Read::new(fd, buf.cast(), 8).build().user_data(TAG_WAKE);
             // SAFETY: `wake_buf` is boxed and lives until `Drop` cancelled this request.
             unsafe { self.push(&entry)? };
             self.wake_armed = true;
@@ -215,10 +213,7 @@ impl UringIo {
             } else {
                 Err(-cqe.result())
             };
-            if self
-                .queue
-                .account(index, result, &mut self.gso, &mut self.stats)
-            {
+            if self.queue.account(index, result, &mut self.gso, &mut self.stats) {
                 self.resend.push(index);
             }
         }

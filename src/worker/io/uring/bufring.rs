@@ -22,9 +22,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::types::BufRingEntry;
 use io_uring::IoUring;
 
-use super::super::{
-    DATAGRAM_BYTES_MAX, RECV_RING_BUFFERS_COUNT, URING_CQ_ENTRIES, URING_SQ_ENTRIES,
-};
+use super::super::{DATAGRAM_BYTES_MAX, RECV_RING_BUFFERS_COUNT, URING_CQ_ENTRIES, URING_SQ_ENTRIES};
 
 /// Buffer group id of the receive buffer ring (one group per ring).
 pub(super) const BUFFER_GROUP: u16 = 0;
@@ -84,11 +82,9 @@ impl BufRing {
         // SAFETY: sysconf takes no pointers.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
         let entries_bytes = RECV_RING_BUFFERS_COUNT * std::mem::size_of::<BufRingEntry>();
-        let entries_layout =
-            Layout::from_size_align(entries_bytes, page).map_err(io::Error::other)?;
-        let buffers_layout =
-            Layout::from_size_align(RECV_RING_BUFFERS_COUNT * RECV_BUFFER_BYTES, 64)
-                .map_err(io::Error::other)?;
+        let entries_layout = Layout::from_size_align(entries_bytes, page).map_err(io::Error::other)?;
+        let buffers_layout = Layout::from_size_align(RECV_RING_BUFFERS_COUNT * RECV_BUFFER_BYTES, 64)
+            .map_err(io::Error::other)?;
         // SAFETY: both layouts have a non-zero size.
         let (entries, buffers) = unsafe {
             (
@@ -96,8 +92,7 @@ impl BufRing {
                 alloc::alloc_zeroed(buffers_layout),
             )
         };
-        let (Some(entries), Some(buffers)) = (NonNull::new(entries.cast()), NonNull::new(buffers))
-        else {
+        let (Some(entries), Some(buffers)) = (NonNull::new(entries.cast()), NonNull::new(buffers)) else {
             alloc::handle_alloc_error(buffers_layout);
         };
         let mut ring = BufRing {
@@ -122,11 +117,7 @@ impl BufRing {
         // only, never the reserved field that doubles as the ring tail in entry 0.
         let entry = unsafe { &mut *self.entries.as_ptr().add(slot) };
         // SAFETY: `bid` < RECV_RING_BUFFERS_COUNT, so the buffer is within its allocation.
-        entry.set_addr(unsafe {
-            self.buffers
-                .as_ptr()
-                .add(usize::from(bid) * RECV_BUFFER_BYTES)
-        } as u64);
+        entry.set_addr(unsafe { self.buffers.as_ptr().add(usize::from(bid) * RECV_BUFFER_BYTES) } as u64);
         entry.set_len(RECV_BUFFER_BYTES as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);

@@ -1,0 +1,157 @@
+//! Synthetic media: codec enums, per-frame video sources and audio payloads.
+//!
+//! Owns the payload side of publishing, as pure code with no clock: [`VideoSource`] turns
+//! "next frame, keyframe or not" into the RTP payloads of that frame (1–3 packets, the
+//! last one to carry the marker bit), [`audio::packet`] gives one 20 ms packet. RTP
+//! headers (SSRC, sequence, timestamp, pacing) belong to the peer. Frame sizes follow a
+//! fixed pattern so runs are reproducible: keyframes about 1.8 kB (three packets), deltas
+//! 300–900 B (one packet) with every 15th delta at 1.5 kB (two packets).
+
+pub mod audio;
+pub mod bits;
+pub mod detect;
+pub mod h264;
+pub mod vp8;
+
+/// Largest RTP payload generated, leaving room for RTP header, extensions and SRTP.
+pub const MAX_RTP_PAYLOAD: usize = 1100;
+/// RTP clock rate of video.
+pub const VIDEO_CLOCK_RATE: u32 = 90_000;
+/// Frames per second of the synthetic video.
+pub const VIDEO_FPS: u32 = 30;
+
+/// Video codecs the client can publish and play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VideoCodec {
+    /// H.264, constrained baseline 42e01f, packetization-mode 1.
+    H264,
+    /// VP8.
+    Vp8,
+}
+
+/// Audio codecs the client can publish and play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AudioCodec {
+    /// Opus, 48 kHz stereo signalled, mono content.
+    Opus,
+    /// G.711 μ-law.
+    Pcmu,
+    /// G.711 A-law.
+    Pcma,
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Audio.
+    Audio,
+    /// Video.
+    Video,
+}
+
+/// The RTP payloads of one video frame, in order; the last one gets the marker bit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoFrame {
+    /// Payloads, each at most [`MAX_RTP_PAYLOAD`] bytes.
+    pub packets: Vec<Vec<u8>>,
+    /// Whether this is a keyframe.
+    pub keyframe: bool,
+}
+
+/// Generates the frames of one synthetic video stream.
+#[derive(Debug, Clone)]
+pub struct VideoSource {
+    codec: VideoCodec,
+    width: u16,
+    height: u16,
+    frames: u64,
+    deltas: u64,
+    frame_num: u32,
+    idr_pic_id: u32,
+    picture_id: u16,
+}
+
+impl VideoSource {
+    /// A source of `width` × `height` frames.
+    pub fn new(codec: VideoCodec, width: u16, height: u16) -> Self {
+        VideoSource {
+            codec,
+            width,
+            height,
+            frames: 0,
+            deltas: 0,
+            frame_num: 0,
+            idr_pic_id: 0,
+            picture_id: 0,
+        }
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> VideoCodec {
+        self.codec
+    }
+
+    /// The next frame's payloads. The first frame is always a keyframe.
+    pub fn next_frame(&mut self, keyframe: bool) -> VideoFrame {
+        let keyframe = keyframe || self.frames == 0;
+        self.frames += 1;
+        let seed = self.frames as u32;
+        let size = if keyframe {
+            1800
+        } else {
+            self.deltas += 1;
+            if self.deltas.is_multiple_of(15) {
+                1500
+            } else {
+                300 + (self.deltas * 37 % 600) as usize
+            }
+        };
+        let packets = match self.codec {
+            VideoCodec::H264 => {
+                let nals = if keyframe {
+                    self.frame_num = 0;
+                    self.idr_pic_id = self.idr_pic_id.wrapping_add(1);
+                    vec![
+                        h264::sps(self.width, self.height),
+                        h264::pps(),
+                        h264::slice(true, 0, self.idr_pic_id, size, seed),
+                    ]
+                } else {
+                    self.frame_num = self.frame_num.wrapping_add(1);
+                    vec![h264::slice(false, self.frame_num, 0, size, seed)]
+                };
+                h264::packetize(&nals, MAX_RTP_PAYLOAD)
+            }
+            VideoCodec::Vp8 => {
+                self.picture_id = (self.picture_id + 1) & 0x7fff;
+                let f = vp8::frame(keyframe, self.width, self.height, size, seed);
+                vp8::packetize(&f, self.picture_id, MAX_RTP_PAYLOAD)
+            }
+        };
+        VideoFrame { packets, keyframe }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_sizes_in_packets() {
+        for codec in [VideoCodec::H264, VideoCodec::Vp8] {
+            let mut src = VideoSource::new(codec, 640, 480);
+            let first = src.next_frame(false);
+            assert!(first.keyframe, "the first frame is a keyframe");
+            assert!((2..=3).contains(&first.packets.len()), "{codec:?}");
+            let mut two = 0;
+            for _ in 0..30 {
+                let f = src.next_frame(false);
+                assert!(!f.keyframe);
+                assert!((1..=2).contains(&f.packets.len()));
+                two += usize::from(f.packets.len() == 2);
+                assert!(f.packets.iter().all(|p| p.len() <= MAX_RTP_PAYLOAD));
+            }
+            assert_eq!(two, 2, "every 15th delta spans two packets");
+        }
+    }
+}

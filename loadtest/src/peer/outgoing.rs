@@ -1,0 +1,223 @@
+//! The publisher's media clock: which RTP packet to write into str0m, and when.
+//!
+//! Owns the RTP state of each outgoing track (payload type, extended sequence number,
+//! timestamp base) and the real-time schedule: video at [`VIDEO_FPS`] with a keyframe on
+//! the first frame, every keyframe interval ([`KEYFRAME_INTERVAL`] by default; `None`
+//! means only on request, like a browser) and on the next frame after a PLI/FIR;
+//! audio one packet per 20 ms. Time comes in as arguments (sans-IO). Invariants:
+//! - RTP timestamps derive from the frame/packet index, so they advance exactly with the
+//!   schedule; after a stall (> [`MAX_LAG`]) the schedule skips ahead instead of bursting;
+//! - sequence numbers start below 2^15 (no SRTP rollover signalling needed) and never
+//!   repeat;
+//! - video packets are nackable only when the negotiated payload type has RTX.
+
+use std::time::{Duration, Instant};
+
+use str0m::media::{Mid, Pt};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::Rtc;
+
+use super::codecs::{from_str0m, MediaCodec};
+use super::recorder::PeerStats;
+use crate::error::{Error, Result};
+use crate::media::{audio, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
+
+/// Default longest gap between keyframes when nobody asks for one.
+pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+/// A schedule further behind than this skips ahead.
+pub const MAX_LAG: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+struct Track {
+    mid: Mid,
+    pt: Option<Pt>,
+    nackable: bool,
+    seq: u64,
+    ts_base: u32,
+    index: u64,
+    period: Duration,
+}
+
+impl Track {
+    fn new(mid: Mid, seed: u64, period: Duration) -> Self {
+        Track {
+            mid,
+            pt: None,
+            nackable: false,
+            seq: seed % 30_000 + 1,
+            ts_base: (seed >> 16) as u32,
+            index: 0,
+            period,
+        }
+    }
+
+    /// Index of the next packet due at `now`, skipping ahead after a stall.
+    fn due(&mut self, started: Instant, now: Instant) -> bool {
+        let at = started + self.period.saturating_mul(self.index as u32);
+        if at > now {
+            return false;
+        }
+        if now.duration_since(at) > MAX_LAG {
+            let elapsed = now.duration_since(started).as_nanos();
+            self.index = (elapsed / self.period.as_nanos().max(1)) as u64;
+        }
+        true
+    }
+
+    fn next_at(&self, started: Instant) -> Instant {
+        started + self.period.saturating_mul(self.index as u32)
+    }
+
+    fn write(&mut self, rtc: &mut Rtc, ts: u32, now: Instant, payload: Vec<u8>, marker: bool) -> Result<()> {
+        let pt = self
+            .pt
+            .ok_or_else(|| Error::Rtc("track has no negotiated payload type".into()))?;
+        let mut api = rtc.direct_api();
+        let tx = api
+            .stream_tx_by_mid(self.mid, None)
+            .ok_or_else(|| Error::Rtc(format!("no send stream for mid {}", self.mid)))?;
+        let w = RtpWrite::new(pt, SeqNo::from(self.seq), ts, now, payload)
+            .marker(marker)
+            .nackable(self.nackable);
+        tx.write_rtp(w);
+        self.seq += 1;
+        Ok(())
+    }
+}
+
+/// Outgoing media of a publisher.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    video: Option<(Track, VideoSource)>,
+    audio: Option<(Track, AudioCodec)>,
+    started: Option<Instant>,
+    last_keyframe: Option<Instant>,
+    force_keyframe: bool,
+    keyframe_interval: Option<Duration>,
+    pub sending: bool,
+}
+
+impl Outgoing {
+    pub fn new(
+        video: Option<(Mid, VideoSource)>,
+        audio: Option<(Mid, AudioCodec)>,
+        keyframe_interval: Option<Duration>,
+        seed: u64,
+    ) -> Self {
+        let vperiod = Duration::from_nanos(1_000_000_000 / u64::from(VIDEO_FPS));
+        let aperiod = Duration::from_millis(u64::from(audio::PACKET_MS));
+        Outgoing {
+            video: video.map(|(mid, src)| (Track::new(mid, seed, vperiod), src)),
+            audio: audio.map(|(mid, c)| (Track::new(mid, seed.rotate_left(29), aperiod), c)),
+            started: None,
+            last_keyframe: None,
+            force_keyframe: false,
+            keyframe_interval,
+            sending: true,
+        }
+    }
+
+    /// Resolves each track's payload type from the answer. A track the answer rejected
+    /// (no payload type) is dropped; a track answered with another codec is an error.
+    pub fn bind(&mut self, rtc: &Rtc) -> Result<()> {
+        let resolve = |mid: Mid, want: MediaCodec| -> Result<Option<(Pt, bool)>> {
+            let Some(media) = rtc.media(mid) else {
+                return Ok(None);
+            };
+            for pt in media.remote_pts() {
+                let Some(p) = rtc.codec_config().find(|p| p.pt() == *pt) else {
+                    continue;
+                };
+                if from_str0m(p.spec().codec) == Some(want) {
+                    return Ok(Some((*pt, p.resend().is_some())));
+                }
+            }
+            match media.remote_pts().is_empty() {
+                true => Ok(None),
+                false => Err(Error::Sdp(format!("answer for mid {mid} lacks {want:?}"))),
+            }
+        };
+        if let Some((t, src)) = &mut self.video {
+            match resolve(t.mid, MediaCodec::Video(src.codec()))? {
+                Some((pt, rtx)) => (t.pt, t.nackable) = (Some(pt), rtx),
+                None => self.video = None,
+            }
+        }
+        if let Some((t, codec)) = &mut self.audio {
+            match resolve(t.mid, MediaCodec::Audio(*codec))? {
+                Some((pt, _)) => t.pt = Some(pt),
+                None => self.audio = None,
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the clock (on DTLS connected). Idempotent.
+    pub fn start(&mut self, now: Instant) {
+        self.started.get_or_insert(now);
+    }
+
+    /// Sends a keyframe as the next video frame.
+    pub fn request_keyframe(&mut self) {
+        self.force_keyframe = true;
+    }
+
+    /// The codec of the video track, if it survived negotiation.
+    pub fn video_codec(&self) -> Option<VideoCodec> {
+        self.video.as_ref().map(|(_, s)| s.codec())
+    }
+
+    /// When the next packet is due, if the clock runs.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let started = self.started.filter(|_| self.sending)?;
+        let v = self.video.as_ref().map(|(t, _)| t.next_at(started));
+        let a = self.audio.as_ref().map(|(t, _)| t.next_at(started));
+        v.into_iter().chain(a).min()
+    }
+
+    /// Writes every packet due at `now`.
+    pub fn tick(&mut self, rtc: &mut Rtc, now: Instant, stats: &mut PeerStats) -> Result<()> {
+        let Some(started) = self.started.filter(|_| self.sending) else {
+            return Ok(());
+        };
+        if let Some((t, src)) = &mut self.video {
+            while t.due(started, now) {
+                let periodic = match (self.last_keyframe, self.keyframe_interval) {
+                    (None, _) => true,
+                    (Some(k), Some(every)) => now.duration_since(k) >= every,
+                    (Some(_), None) => false,
+                };
+                let keyframe = self.force_keyframe || periodic;
+                let frame = src.next_frame(keyframe);
+                let ts = t
+                    .ts_base
+                    .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
+                let last = frame.packets.len().saturating_sub(1);
+                for (i, payload) in frame.packets.into_iter().enumerate() {
+                    stats.payload_bytes_sent += payload.len() as u64;
+                    t.write(rtc, ts, now, payload, i == last)?;
+                    stats.video_packets_sent += 1;
+                }
+                if frame.keyframe {
+                    self.force_keyframe = false;
+                    self.last_keyframe = Some(now);
+                    stats.keyframes_sent += 1;
+                }
+                stats.video_frames_sent += 1;
+                t.index += 1;
+            }
+        }
+        if let Some((t, codec)) = &mut self.audio {
+            while t.due(started, now) {
+                let step = audio::samples_per_packet(*codec);
+                let ts = t.ts_base.wrapping_add((t.index as u32).wrapping_mul(step));
+                let payload = audio::packet(*codec, t.index);
+                stats.payload_bytes_sent += payload.len() as u64;
+                t.write(rtc, ts, now, payload, t.index == 0)?;
+                stats.audio_packets_sent += 1;
+                t.index += 1;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! [`ServerProcess`]: a webcall server child process on free loopback ports, for tests.
+//!
+//! Owns the child, its data directory and the addresses it was given. Ports are found by
+//! binding port 0 and releasing it just before the start (a small race other processes could
+//! in theory win; the start then fails loudly). `spawn` returns once the HTTP port accepts TCP.
+//! Dropping the value kills the child (this process started it, by its own id) and removes
+//! the data directory.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// A running webcall server.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// `--http` address (ws:// signalling at `/`).
+    pub http: SocketAddr,
+    /// `--https` address.
+    pub https: SocketAddr,
+    /// `--media-port` base (worker i listens on base + i).
+    pub media_port: u16,
+    /// `--data-dir`.
+    pub data_dir: PathBuf,
+}
+
+fn free_tcp() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// A base port with `n` consecutive free UDP ports on 127.0.0.1 (best effort).
+fn free_udp_range(n: u16) -> Result<u16> {
+    for _ in 0..50 {
+        let first = UdpSocket::bind("127.0.0.1:0")?;
+        let base = first.local_addr()?.port();
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let rest: std::io::Result<Vec<UdpSocket>> =
+            (1..n).map(|i| UdpSocket::bind(("127.0.0.1", base + i))).collect();
+        if rest.is_ok() {
+            return Ok(base);
+        }
+    }
+    Err(Error::InvalidArgument(format!(
+        "no {n} consecutive free UDP ports"
+    )))
+}
+
+impl ServerProcess {
+    /// Starts `bin` with one worker on loopback plus `extra` arguments (for example
+    /// `["--room-capacity", "3"]`); waits up to 15 s for the HTTP port. The child's output
+    /// goes to `DATA_DIR/server.log`.
+    pub fn spawn(bin: impl AsRef<Path>, extra: &[&str]) -> Result<Self> {
+        let data_dir = std::env::temp_dir().join(format!("webcall-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir)?;
+        let log = std::fs::File::create(data_dir.join("server.log"))?;
+        let (http, https, media_port) = (free_tcp()?, free_tcp()?, free_udp_range(4)?);
+        let child = Command::new(bin.as_ref())
+            .args(["--http", &http.to_string(), "--https", &https.to_string()])
+            .args(["--media-ip", "127.0.0.1", "--media-port", &media_port.to_string()])
+            .args(["--workers", "1", "--data-dir"])
+            .arg(&data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut server = ServerProcess {
+            child,
+            http,
+            https,
+            media_port,
+            data_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if TcpStream::connect_timeout(&http, Duration::from_millis(200)).is_ok() {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                return Err(Error::Io(std::io::Error::other(format!(
+                    "server exited with {status}; see {}",
+                    server.log_path().display()
+                ))));
+            }
+            if Instant::now() > deadline {
+                return Err(Error::timeout("server HTTP port", Duration::from_secs(15)));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The WebSocket URL of the signalling endpoint.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/", self.http)
+    }
+
+    /// Where the child's stdout and stderr go.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("server.log")
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the child now and waits for it.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.child.try_wait()?.is_none() {
+            self.child.kill()?;
+        }
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
