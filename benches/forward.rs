@@ -82,8 +82,15 @@ impl Fanout {
         for i in 0..players {
             let peer = PeerId(i as u64 + 1);
             let connected = support::connect_player(&source, &env, 20_000 + i as u16, &mut now);
-            router.add_player(peer, publisher, &connected.tracks, i as u64 * 7919).unwrap();
-            slots.push(PeerSlot::new(peer, PeerRole::Player { publisher }, connected.server, now));
+            router
+                .add_player(peer, publisher, &connected.tracks, i as u64 * 7919)
+                .unwrap();
+            slots.push(PeerSlot::new(
+                peer,
+                PeerRole::Player { publisher },
+                connected.server,
+                now,
+            ));
         }
         // A 1200-byte VP8 keyframe start, so every player's gate opens on the first packet.
         let mut payload = vec![0u8; 1200];
@@ -125,7 +132,10 @@ impl Fanout {
 
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout_1200B_vp8");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(20);
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
     for players in [1usize, 10, 100] {
         let mut bench = Fanout::new(players);
         let mut writes = Vec::with_capacity(players);

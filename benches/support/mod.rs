@@ -17,7 +17,12 @@ pub struct ConnectedPlayer {
 }
 
 /// Negotiate and connect one player of `source` through an in-memory str0m client.
-pub fn connect_player(source: &StreamTracks, env: &PeerEnv, client_port: u16, now: &mut Instant) -> ConnectedPlayer {
+pub fn connect_player(
+    source: &StreamTracks,
+    env: &PeerEnv,
+    client_port: u16,
+    now: &mut Instant,
+) -> ConnectedPlayer {
     let client_addr: SocketAddr = ([127, 0, 0, 2], client_port).into();
     let mut client = Rtc::builder().set_rtp_mode(true).build(*now);
     client.add_local_candidate(Candidate::host(client_addr, "udp").expect("candidate"));
@@ -27,12 +32,18 @@ pub fn connect_player(source: &StreamTracks, env: &PeerEnv, client_port: u16, no
     let (offer, pending) = api.apply().expect("offer");
     let negotiated = negotiate_player(&offer.to_sdp_string(), source, env, *now).expect("player negotiates");
     let answer = SdpAnswer::from_sdp_string(&negotiated.answer_sdp).expect("answer parses");
-    client.sdp_api().accept_answer(pending, answer).expect("answer accepted");
+    client
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .expect("answer accepted");
     let mut server = negotiated.rtc;
     let (mut client_up, mut server_up) = (false, false);
     for _ in 0..10_000 {
         if client_up && server_up {
-            return ConnectedPlayer { server, tracks: negotiated.tracks };
+            return ConnectedPlayer {
+                server,
+                tracks: negotiated.tracks,
+            };
         }
         let a = pump(&mut client, &mut server, client_addr, now, &mut client_up);
         let b = pump(&mut server, &mut client, env.candidate, now, &mut server_up);
@@ -53,7 +64,12 @@ fn pump(from: &mut Rtc, to: &mut Rtc, from_addr: SocketAddr, now: &Instant, conn
             Output::Timeout(_) => return moved,
             Output::Transmit(t) => {
                 moved = true;
-                let receive = Receive { proto: Protocol::Udp, source: from_addr, destination: t.destination, contents: (&*t.contents).try_into().expect("datagram") };
+                let receive = Receive {
+                    proto: Protocol::Udp,
+                    source: from_addr,
+                    destination: t.destination,
+                    contents: (&*t.contents).try_into().expect("datagram"),
+                };
                 let _ = to.handle_input(Input::Receive(*now, receive));
             }
             Output::Event(Event::Connected) => *connected = true,
