@@ -27,6 +27,7 @@ pub const WS_IDLE_TIMEOUT_SECS_DEFAULT: u64 = 20;
 pub const SESSION_STREAMS_MAX_DEFAULT: usize = 64;
 
 #[derive(Debug, Parser, Default)]
+#[command(args_override_self = true)]
 #[command(
     name = "webcall",
     version,

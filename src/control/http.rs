@@ -21,6 +21,10 @@ use crate::config::Config;
 /// `WS_MESSAGE_BYTES_MAX` and this get the protocol's own error; larger ones close the socket.
 pub const WS_FRAME_BYTES_MAX: usize = 16 * WS_MESSAGE_BYTES_MAX;
 
+/// Read and write buffers per WebSocket. The library's default of 128 KiB each would make
+/// signaling, not media, the biggest cost of a connected viewer; frames are small JSON.
+pub const WS_BUFFER_BYTES: usize = 8 * 1024;
+
 #[derive(RustEmbed)]
 #[folder = "src/web/"]
 struct WebAssets;
@@ -47,6 +51,8 @@ async fn root(
         Ok(upgrade) => upgrade
             .max_message_size(WS_FRAME_BYTES_MAX)
             .max_frame_size(WS_FRAME_BYTES_MAX)
+            .read_buffer_size(WS_BUFFER_BYTES)
+            .write_buffer_size(WS_BUFFER_BYTES)
             .on_upgrade(move |socket| run_session(socket, state.hub, state.config)),
         Err(_) => serve_asset("index.html"),
     }

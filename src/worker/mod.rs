@@ -42,9 +42,7 @@ pub fn spawn_workers(
     let mut threads = Vec::with_capacity(config.workers);
     for index in 0..config.workers {
         let port = config.media_port(index);
-        let bind = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), port);
-        let io_config = IoConfig::new(bind);
-        let io = io::open(config.io, &io_config)
+        let io = open_media_socket(config, port)
             .map_err(|e| std::io::Error::new(e.kind(), format!("worker {index}: UDP port {port}: {e}")))?;
         let (command_tx, command_rx) = bounded(WORKER_COMMAND_QUEUE_DEPTH);
         let id = WorkerId(index);
@@ -76,6 +74,26 @@ pub fn spawn_workers(
         threads.push(thread);
     }
     Ok((handles, threads))
+}
+
+/// Bind to the announced media address when it is one of this host's, so every reply leaves
+/// from the address peers were told (a check that arrives on 127.0.0.1 from the host's own LAN
+/// address must be answered from 127.0.0.1, or the browser drops the answer). When the
+/// announced address is not local (a public address in front of NAT), bind the wildcard and
+/// let routing pick the source.
+fn open_media_socket(config: &Config, port: u16) -> std::io::Result<Box<dyn DatagramIo>> {
+    let announced = SocketAddr::new(config.media_ip, port);
+    match io::open(config.io, &IoConfig::new(announced)) {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            tracing::info!(%announced, "media address is not local; binding the wildcard address");
+            let wildcard = match config.media_ip {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+            };
+            io::open(config.io, &IoConfig::new(SocketAddr::new(wildcard, port)))
+        }
+        other => other,
+    }
 }
 
 fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: state::WorkerState) {

@@ -23,7 +23,7 @@ impl Directory {
         if let Some(room) = self.rooms.get(room_name) {
             if room.participants.len() >= self.limits.room_participants_max {
                 return Err(format!(
-                    "Room is full: it admits {} participants",
+                    "Room is full (capacity {})",
                     self.limits.room_participants_max
                 ));
             }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what the browser tests need on a fresh Debian 12 machine (run as root).
+# Idempotent and quick when everything is already there: no apt call at all then.
+#
+#   - Debian packages: chromium, firefox-esr, ffmpeg
+#   - npm packages of tests/browser (puppeteer-core, @flashphoner/websdk), from the lock file
+#
+# Puppeteer never downloads a browser here: the tests drive Debian's /usr/bin/chromium and
+# /usr/bin/firefox-esr.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BROWSER_TESTS="$ROOT/tests/browser"
+
+export DEBIAN_FRONTEND=noninteractive
+export PUPPETEER_SKIP_DOWNLOAD=1
+export PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
+
+APT_PACKAGES=(chromium firefox-esr ffmpeg)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]})); then
+    echo "install-test-deps: installing Debian packages: ${missing[*]}"
+    SUDO=()
+    if [[ $(id -u) -ne 0 ]]; then
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update
+    "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}"
+else
+    echo "install-test-deps: Debian packages present: ${APT_PACKAGES[*]}"
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "install-test-deps: node and npm are required (Node.js 18 or newer)" >&2
+    exit 1
+fi
+
+cd "$BROWSER_TESTS"
+
+# Skip npm when node_modules already matches the lock file (npm writes
+# node_modules/.package-lock.json after a successful install).
+stamp="node_modules/.package-lock.json"
+up_to_date=0
+if [[ -f package-lock.json && -f "$stamp" && -d node_modules/puppeteer-core && -d node_modules/@flashphoner/websdk ]]; then
+    if [[ ! package-lock.json -nt "$stamp" && ! package.json -nt "$stamp" ]]; then
+        up_to_date=1
+    fi
+fi
+
+if ((up_to_date)); then
+    echo "install-test-deps: tests/browser/node_modules is up to date"
+elif [[ -f package-lock.json ]]; then
+    echo "install-test-deps: npm ci in tests/browser"
+    npm ci --no-audit --no-fund
+else
+    echo "install-test-deps: npm install in tests/browser"
+    npm install --no-audit --no-fund
+fi
+
+echo "install-test-deps: done"
