@@ -79,7 +79,7 @@ impl WorkerState {
             writes: Vec::new(),
             effects: PollEffects::default(),
             next_sweep: now + SILENCE_SWEEP_INTERVAL,
-            seed: u64::from(uuid::Uuid::new_v4().as_u64_pair().0) | 1,
+            seed: uuid::Uuid::new_v4().as_u64_pair().0 | 1,
             counters: WorkerCounters::default(),
             last_data_path_log: None,
         }
