@@ -19,6 +19,12 @@ use str0m::{Candidate, IceCreds, Rtc};
 
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
+/// Video packets a player keeps for answering NACKs (headers only: payloads are shared with
+/// the publisher's packet). About 1.5 s of a 2.5 Mbit/s stream — past that a retransmission
+/// arrives too late to play — and the biggest per-player memory cost after the `Rtc` itself,
+/// so not str0m's default of 1000.
+pub const VIDEO_RTX_HISTORY_PACKETS: usize = 300;
+
 /// What every new `Rtc` shares: the worker's announced UDP address and the process's DTLS
 /// certificate (generated once: making an ECDSA key per peer would cost the control thread).
 #[derive(Clone)]
@@ -199,6 +205,7 @@ fn build(
         .set_rtp_mode(true)
         .set_local_ice_credentials(creds)
         .set_dtls_cert(env.dtls_cert.clone())
+        .set_send_buffer_video(VIDEO_RTX_HISTORY_PACKETS)
         .clear_codecs();
     for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
         let codec = str0m_codec(&track.name).ok_or(NegotiationError::NoCommonCodecs)?;
