@@ -35,7 +35,11 @@ impl Drain {
                 let _ = socket.recv(&mut buf);
             }
         });
-        Drain { addr, stop, thread: Some(thread) }
+        Drain {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -50,7 +54,10 @@ impl Drop for Drain {
 
 fn send_batches(c: &mut Criterion) {
     let mut group = c.benchmark_group("udp_send_1200B_batch32");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(20);
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
     group.throughput(Throughput::Elements(BATCH_DATAGRAMS as u64));
     let payload = vec![0x5au8; DATAGRAM_BYTES];
     for (name, choice) in [("uring", IoChoice::Uring), ("mmsg", IoChoice::Mmsg)] {

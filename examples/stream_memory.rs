@@ -19,7 +19,10 @@ fn pss_bytes(pid: u32) -> u64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> webcall_loadtest::Result<()> {
-    let players: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+    let players: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
     let bin = std::env::var("WEBCALL_BIN").unwrap_or_else(|_| "target/release/webcall".into());
     let server = ServerProcess::spawn(&bin, &["--io", "auto"])?;
     let url = server.ws_url();
@@ -27,7 +30,10 @@ async fn main() -> webcall_loadtest::Result<()> {
     let _publisher = publish(&publisher_session, PublishOptions::new("memory-probe")).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let base = pss_bytes(server.pid());
-    println!("server PSS with one publisher: {:.1} MiB", base as f64 / 1048576.0);
+    println!(
+        "server PSS with one publisher: {:.1} MiB",
+        base as f64 / 1048576.0
+    );
     let mut held = Vec::new();
     let step = (players / 4).max(1);
     while held.len() < players {
@@ -39,7 +45,12 @@ async fn main() -> webcall_loadtest::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let pss = pss_bytes(server.pid());
         let per = pss.saturating_sub(base) as f64 / held.len() as f64;
-        println!("{:>5} players: server PSS {:.1} MiB, {:.1} KiB per player stream", held.len(), pss as f64 / 1048576.0, per / 1024.0);
+        println!(
+            "{:>5} players: server PSS {:.1} MiB, {:.1} KiB per player stream",
+            held.len(),
+            pss as f64 / 1048576.0,
+            per / 1024.0
+        );
     }
     Ok(())
 }
