@@ -36,6 +36,9 @@ struct PublisherRoute {
     last_keyframe_request: Option<Instant>,
     /// A player asked while requests were throttled: send one when the interval has passed.
     keyframe_deferred: bool,
+    /// Players whose video still waits for its first keyframe (kept as a count so the check on
+    /// every publisher packet does not walk the players).
+    players_awaiting_keyframe: usize,
 }
 
 struct PlayerRoute {
@@ -99,6 +102,7 @@ impl Router {
                 players: Vec::new(),
                 last_keyframe_request: None,
                 keyframe_deferred: false,
+                players_awaiting_keyframe: 0,
             },
         );
     }
@@ -119,6 +123,9 @@ impl Router {
             return Err(RouteError::TooManyPlayers);
         }
         route.players.push(player);
+        if tracks.video.is_some() {
+            route.players_awaiting_keyframe += 1;
+        }
         let rewriter = |track: &Option<TrackCodec>, gate: bool, seed: u64| {
             track
                 .as_ref()
@@ -140,6 +147,14 @@ impl Router {
         if let Some(route) = self.players.remove(&peer) {
             if let Some(publisher) = self.publishers.get_mut(&route.publisher) {
                 publisher.players.retain(|p| *p != peer);
+                if route
+                    .video
+                    .as_ref()
+                    .is_some_and(|(_, rewriter)| rewriter.waiting_for_keyframe())
+                {
+                    publisher.players_awaiting_keyframe =
+                        publisher.players_awaiting_keyframe.saturating_sub(1);
+                }
             }
         }
         match self.publishers.remove(&peer) {
@@ -180,6 +195,7 @@ impl Router {
         };
         let starts_keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
         let seq = packet.seq;
+        let mut opened = 0;
         for player in &route.players {
             let Some(player_route) = self.players.get_mut(player) else {
                 continue;
@@ -191,9 +207,13 @@ impl Router {
             let Some((mid, rewriter)) = track else {
                 continue;
             };
+            let was_waiting = rewriter.waiting_for_keyframe();
             let Some(out_header) = rewriter.rewrite(seq, packet.ts, starts_keyframe) else {
                 continue;
             };
+            if was_waiting {
+                opened += 1;
+            }
             let write = RtpWrite::new(
                 out_header.pt,
                 out_header.seq.into(),
@@ -209,6 +229,11 @@ impl Router {
                 kind,
             });
         }
+        if opened > 0 {
+            if let Some(route) = self.publishers.get_mut(&publisher) {
+                route.players_awaiting_keyframe = route.players_awaiting_keyframe.saturating_sub(opened);
+            }
+        }
     }
 
     /// Whether to send the publisher a keyframe request now: one of its players waits for a
@@ -222,14 +247,7 @@ impl Router {
         if route.tracks.video.is_none() {
             return false;
         }
-        let someone_waits = player_asked
-            || route.keyframe_deferred
-            || route.players.iter().any(|p| {
-                self.players
-                    .get(p)
-                    .and_then(|r| r.video.as_ref())
-                    .is_some_and(|(_, rw)| rw.waiting_for_keyframe())
-            });
+        let someone_waits = player_asked || route.keyframe_deferred || route.players_awaiting_keyframe > 0;
         let throttled = route
             .last_keyframe_request
             .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL_MIN);

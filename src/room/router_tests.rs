@@ -108,3 +108,23 @@ fn removing_a_publisher_returns_and_detaches_its_players() {
     assert_eq!(router.remove(PeerId(1)), vec![PeerId(3)]);
     assert_eq!(router.publisher_of(PeerId(3)), None);
 }
+
+#[test]
+fn a_player_removed_while_waiting_no_longer_asks_for_keyframes() {
+    let mut router = Router::default();
+    router.add_publisher(PeerId(1), tracks(96, 111));
+    router
+        .add_player(PeerId(2), PeerId(1), &tracks(96, 111), 1)
+        .unwrap();
+    router.remove(PeerId(2));
+    assert!(!router.keyframe_request_due(PeerId(1), Instant::now(), false));
+    router
+        .add_player(PeerId(3), PeerId(1), &tracks(96, 111), 1)
+        .unwrap();
+    let mut out = Vec::new();
+    router.forward(PeerId(1), &packet(96, 5, VP8_KEY), &mut out);
+    assert!(
+        !router.keyframe_request_due(PeerId(1), Instant::now(), false),
+        "its keyframe arrived"
+    );
+}
