@@ -33,7 +33,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 node --test --test-concurrency=1 --test-reporter=spec "$@" \
-    room.test.mjs minimal-page.test.mjs 2>&1 | tee "$log"
+    room.test.mjs minimal-page.test.mjs bad-input.test.mjs 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 count() { grep -E "^ℹ $1 [0-9]+" "$log" | tail -1 | awk '{print $3}'; }
