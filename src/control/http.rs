@@ -59,8 +59,12 @@ async fn root(
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let counts = lock(&state.hub).directory().counts();
+    let hub = lock(&state.hub);
+    let counts = hub.directory().counts();
+    let workers: Vec<serde_json::Value> = hub.workers().iter().map(|w| w.stats.snapshot()).collect();
+    drop(hub);
     let body = serde_json::json!({
+        "workers": workers,
         "status": "ok",
         "sessions": counts.sessions,
         "rooms": counts.rooms,

@@ -97,13 +97,48 @@ pub enum Notification {
     PeerFailed { peer: PeerId, failure: PeerFailure },
 }
 
+/// A worker's counters, published by the worker about once a second and read by control
+/// (`/health`). Data-plane junk is dropped and counted here, never logged per packet.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub peers: AtomicU64,
+    pub datagrams_received: AtomicU64,
+    pub datagrams_sent: AtomicU64,
+    /// Datagrams from an address and ufrag no peer owns: junk, probes, late packets.
+    pub datagrams_unroutable: AtomicU64,
+    /// Sends the kernel refused or that found the queue full.
+    pub datagrams_send_dropped: AtomicU64,
+    pub peers_failed: AtomicU64,
+    pub notifications_dropped: AtomicU64,
+    pub io_errors: AtomicU64,
+    /// Commands control could not queue because the worker was behind.
+    pub commands_dropped: AtomicU64,
+}
+
+impl WorkerStats {
+    pub fn snapshot(&self) -> serde_json::Value {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        serde_json::json!({
+            "peers": get(&self.peers),
+            "datagrams_received": get(&self.datagrams_received),
+            "datagrams_sent": get(&self.datagrams_sent),
+            "datagrams_unroutable": get(&self.datagrams_unroutable),
+            "datagrams_send_dropped": get(&self.datagrams_send_dropped),
+            "peers_failed": get(&self.peers_failed),
+            "notifications_dropped": get(&self.notifications_dropped),
+            "io_errors": get(&self.io_errors),
+            "commands_dropped": get(&self.commands_dropped),
+        })
+    }
+}
+
 /// What control holds for one worker.
 #[derive(Clone)]
 pub struct WorkerHandle {
     pub id: WorkerId,
     pub commands: Sender<Command>,
     pub waker: Waker,
-    pub commands_dropped: Arc<AtomicU64>,
+    pub stats: Arc<WorkerStats>,
 }
 
 impl WorkerHandle {
@@ -113,7 +148,7 @@ impl WorkerHandle {
         let sent = match self.commands.try_send(command) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.commands_dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
         };

@@ -13,14 +13,15 @@ pub mod peer_slot;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tokio::sync::Notify;
 
-use self::commands::{Command, Notification, WorkerHandle, WorkerId, WORKER_COMMAND_QUEUE_DEPTH};
+use self::commands::{
+    Command, Notification, WorkerHandle, WorkerId, WorkerStats, WORKER_COMMAND_QUEUE_DEPTH,
+};
 use self::io::{DatagramIo, IoConfig};
 use crate::config::Config;
 
@@ -50,12 +51,13 @@ pub fn spawn_workers(
             id,
             commands: command_tx,
             waker: io.waker(),
-            commands_dropped: Arc::new(AtomicU64::new(0)),
+            stats: Arc::new(WorkerStats::default()),
         };
         tracing::info!(worker = index, port, backend = ?io.kind(), "media worker listening");
         let candidate = SocketAddr::new(config.media_ip, port);
         let core = cores.get(index % cores.len().max(1)).copied();
         let silence_timeout = config.peer_silence_timeout;
+        let stats = handle.stats.clone();
         let notifications = notifications.clone();
         let control_wakeup = control_wakeup.clone();
         let thread = std::thread::Builder::new()
@@ -66,8 +68,14 @@ pub fn spawn_workers(
                         tracing::warn!(worker = index, "could not pin to a core");
                     }
                 }
-                let state =
-                    state::WorkerState::new(id, candidate, silence_timeout, notifications, control_wakeup);
+                let state = state::WorkerState::new(
+                    id,
+                    candidate,
+                    silence_timeout,
+                    notifications,
+                    control_wakeup,
+                    stats,
+                );
                 run(io, command_rx, state);
             })?;
         handles.push(handle);
@@ -118,7 +126,9 @@ fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: stat
         for (source, bytes) in staging.iter() {
             state.handle_datagram(io.as_mut(), now, source, bytes);
         }
-        state.fire_timers(now);
+        if state.fire_timers(now) {
+            state.publish_stats(&io.stats());
+        }
         state.flush_players(io.as_mut(), now);
         if let Err(error) = io.flush() {
             state.io_error(&error);

@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::Notify;
 
-use super::commands::{Command, Notification, PeerAdd, PeerFailure, PeerId, PeerRole, WorkerId};
+use super::commands::{Command, Notification, PeerAdd, PeerFailure, PeerId, PeerRole, WorkerId, WorkerStats};
 use super::demux::Demux;
 use super::io::DatagramIo;
+use super::io::IoStats;
 use super::peer_slot::{PeerSlot, PollEffects, SocketSink};
 use crate::room::{PlayerWrite, Router};
+use std::sync::atomic::Ordering;
 
 /// How often every peer is checked for silence; the timeout itself is configured (30 s default),
 /// so a one-second sweep makes it exact to within a second.
@@ -54,6 +56,7 @@ pub struct WorkerState {
     seed: u64,
     pub counters: WorkerCounters,
     last_data_path_log: Option<Instant>,
+    stats: Arc<WorkerStats>,
 }
 
 impl WorkerState {
@@ -63,6 +66,7 @@ impl WorkerState {
         silence_timeout: Duration,
         notifications: Sender<Notification>,
         control_wakeup: Arc<Notify>,
+        stats: Arc<WorkerStats>,
     ) -> Self {
         let now = Instant::now();
         WorkerState {
@@ -82,6 +86,7 @@ impl WorkerState {
             seed: uuid::Uuid::new_v4().as_u64_pair().0 | 1,
             counters: WorkerCounters::default(),
             last_data_path_log: None,
+            stats,
         }
     }
 
@@ -175,7 +180,8 @@ impl WorkerState {
         }
     }
 
-    pub fn fire_timers(&mut self, now: Instant) {
+    /// Fire due timers; returns true when this call also ran the once-a-second sweep.
+    pub fn fire_timers(&mut self, now: Instant) -> bool {
         while let Some(Reverse((at, peer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -190,7 +196,32 @@ impl WorkerState {
             self.next_sweep = now + SILENCE_SWEEP_INTERVAL;
             self.sweep_silent_peers(now);
             self.compact_timers();
+            return true;
         }
+        false
+    }
+
+    /// Publish the counters for control to read.
+    pub fn publish_stats(&self, io: &IoStats) {
+        let set =
+            |counter: &std::sync::atomic::AtomicU64, value: u64| counter.store(value, Ordering::Relaxed);
+        set(&self.stats.peers, self.peers.len() as u64);
+        set(&self.stats.datagrams_received, io.datagrams_received);
+        set(&self.stats.datagrams_sent, io.datagrams_sent);
+        set(
+            &self.stats.datagrams_send_dropped,
+            io.send_dropped.saturating_add(io.send_errors),
+        );
+        set(
+            &self.stats.datagrams_unroutable,
+            self.counters.datagrams_unroutable,
+        );
+        set(&self.stats.peers_failed, self.counters.peers_failed);
+        set(
+            &self.stats.notifications_dropped,
+            self.counters.notifications_dropped,
+        );
+        set(&self.stats.io_errors, self.counters.io_errors);
     }
 
     /// Advance and poll every peer marked dirty (forwarded writes, keyframe requests, timers),
