@@ -107,14 +107,9 @@ fn open_media_socket(config: &Config, port: u16) -> std::io::Result<Box<dyn Data
 fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: state::WorkerState) {
     let mut staging = Staging::default();
     loop {
-        let now = std::time::Instant::now();
-        while let Ok(command) = commands.try_recv() {
-            if !state.handle_command(io.as_mut(), command, now) {
-                tracing::info!(worker = state.id.0, "media worker stopping");
-                return;
-            }
-        }
-        let wait = state.next_deadline().saturating_duration_since(now);
+        let wait = state
+            .next_deadline()
+            .saturating_duration_since(std::time::Instant::now());
         staging.clear();
         let received = io.receive(Some(wait), &mut |meta, bytes| staging.push(meta.source, bytes));
         if let Err(error) = received {
@@ -123,6 +118,14 @@ fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: stat
             std::thread::sleep(IO_ERROR_BACKOFF);
         }
         let now = std::time::Instant::now();
+        // Commands go in before the datagrams: a new peer's first check often arrives in the
+        // same turn as the wakeup that announced the peer.
+        while let Ok(command) = commands.try_recv() {
+            if !state.handle_command(io.as_mut(), command, now) {
+                tracing::info!(worker = state.id.0, "media worker stopping");
+                return;
+            }
+        }
         for (source, bytes) in staging.iter() {
             state.handle_datagram(io.as_mut(), now, source, bytes);
         }

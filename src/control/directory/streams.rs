@@ -13,6 +13,9 @@ use crate::worker::commands::{Command, PeerAdd, PeerId, PeerRole, WorkerId};
 
 impl Directory {
     pub(super) fn publish(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
+        if self.refuse_reused_id(id, "publishStream", &request.media_session_id) {
+            return;
+        }
         let StreamRequest {
             media_session_id,
             name,
@@ -20,20 +23,18 @@ impl Directory {
             room,
             ..
         } = request;
-        let result = self
-            .check_new_stream(id, &media_session_id, room.as_deref())
-            .and_then(|login| {
-                if self.published.contains_key(&name) {
-                    return Err("Stream name is already in use".to_owned());
-                }
-                let worker = match &room {
-                    Some(room) => self.rooms.get(room).map(|r| r.worker).ok_or("Room is gone")?,
-                    None => self.least_loaded_worker(),
-                };
-                let env = self.envs.get(worker.0).ok_or("No media worker")?;
-                let negotiated = negotiate_publisher(&sdp, env, now).map_err(|e| e.to_string())?;
-                Ok((login, worker, negotiated))
-            });
+        let result = self.check_new_stream(id, room.as_deref()).and_then(|login| {
+            if self.published.contains_key(&name) {
+                return Err("Stream name is already in use".to_owned());
+            }
+            let worker = match &room {
+                Some(room) => self.rooms.get(room).map(|r| r.worker).ok_or("Room is gone")?,
+                None => self.least_loaded_worker(),
+            };
+            let env = self.envs.get(worker.0).ok_or("No media worker")?;
+            let negotiated = negotiate_publisher(&sdp, env, now).map_err(|e| e.to_string())?;
+            Ok((login, worker, negotiated))
+        });
         let (login, worker, negotiated) = match result {
             Ok(ok) => ok,
             Err(info) => {
@@ -65,6 +66,9 @@ impl Directory {
     }
 
     pub(super) fn play(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
+        if self.refuse_reused_id(id, "playStream", &request.media_session_id) {
+            return;
+        }
         let StreamRequest {
             media_session_id,
             name,
@@ -72,7 +76,7 @@ impl Directory {
             room,
             ..
         } = request;
-        let result = self.check_new_stream(id, &media_session_id, None).and_then(|_| {
+        let result = self.check_new_stream(id, None).and_then(|_| {
             let source = self.published.get(&name).ok_or("Stream not found")?;
             if let Some(stream_room) = &source.room {
                 let member = self
@@ -108,18 +112,28 @@ impl Directory {
         }
     }
 
+    /// A `mediaSessionId` the session already uses names its live stream: refuse with `fail`
+    /// rather than a FAILED status, which the SDK would apply to that live stream.
+    fn refuse_reused_id(&mut self, id: SessionId, api_method: &str, media_session_id: &str) -> bool {
+        let reused = self
+            .sessions
+            .get(&id)
+            .is_some_and(|s| s.streams.contains_key(media_session_id));
+        if reused {
+            self.fail(
+                id,
+                api_method,
+                Some(media_session_id.to_owned()),
+                "MediaSessionId is already in use",
+            );
+        }
+        reused
+    }
+
     /// Common checks for a new stream; returns the session's login.
-    fn check_new_stream(
-        &self,
-        id: SessionId,
-        media_session_id: &str,
-        room: Option<&str>,
-    ) -> Result<String, String> {
+    fn check_new_stream(&self, id: SessionId, room: Option<&str>) -> Result<String, String> {
         let session = self.sessions.get(&id).ok_or("Session is gone")?;
         let login = session.login.clone().ok_or("Session is not established")?;
-        if session.streams.contains_key(media_session_id) {
-            return Err("MediaSessionId is already in use".to_owned());
-        }
         if session.streams.len() >= self.limits.session_streams_max {
             return Err(format!(
                 "A session may hold at most {} streams",

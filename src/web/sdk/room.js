@@ -58,7 +58,8 @@ export class Room extends Emitter {
     });
     this._publishers.add(stream);
     stream.on('_ended', () => this._publishers.delete(stream));
-    stream._start();
+    // Started after the caller has attached its handlers, so they see PENDING too.
+    queueMicrotask(() => stream._start());
     return stream;
   }
 
@@ -337,7 +338,8 @@ export class ParticipantStream {
     });
     this._players.add(stream);
     stream.on('_ended', () => this._players.delete(stream));
-    stream._start();
+    // Started after the caller has attached its handlers, so they see PENDING too.
+    queueMicrotask(() => stream._start());
     return stream;
   }
 

@@ -13,7 +13,7 @@ import { Emitter } from './emitter.js';
 import { MediaAccessError, StreamError, mediaError } from './errors.js';
 import {
   FINAL_STATUSES, STREAM_EVENT, STREAM_INFO, STREAM_STATUS, answerVideoCodec, isH264Stream,
-  isScreenStream, playData, preferVideoCodec, publishData, streamRef, uuid, withH264Mark,
+  isScreenStream, playData, preferVideoCodec, publishData, repairAnswer, streamRef, uuid, withH264Mark,
 } from './protocol.js';
 
 export class Stream extends Emitter {
@@ -201,7 +201,7 @@ export class Stream extends Emitter {
     if (this._done || !this._pc || typeof sdp !== 'string') return;
     const pc = this._pc;
     try {
-      await pc.setRemoteDescription({ type: 'answer', sdp });
+      await pc.setRemoteDescription({ type: 'answer', sdp: repairAnswer(sdp) });
       this._codec = answerVideoCodec(sdp);
     } catch (err) {
       if (pc === this._pc) this._fail(new StreamError(this._name, `The server's answer was not accepted: ${err.message}`));
