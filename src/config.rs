@@ -158,6 +158,15 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let media_ip = cli.media_ip.or(file.media_ip).unwrap_or_else(default_media_ip);
+        if media_ip.is_unspecified() || media_ip.is_multicast() {
+            return Err(ConfigError::Invalid {
+                field: "media-ip",
+                reason: format!(
+                    "{media_ip} cannot be announced to browsers: give this host's reachable address"
+                ),
+            });
+        }
         Ok(Config {
             http_addr: cli
                 .http
@@ -169,7 +178,7 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443))),
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),
-            media_ip: cli.media_ip.or(file.media_ip).unwrap_or_else(default_media_ip),
+            media_ip,
             media_port_base,
             workers,
             io,
@@ -260,6 +269,21 @@ mod tests {
         assert_eq!(config.room_participants_max, 3);
         assert_eq!(config.workers, 1);
         assert_eq!(config.io, IoChoice::Mmsg);
+    }
+
+    #[test]
+    fn an_unannounceable_media_ip_is_refused() {
+        let cli = Cli {
+            media_ip: Some("0.0.0.0".parse().unwrap()),
+            ..Cli::default()
+        };
+        assert!(matches!(
+            Config::from_cli(cli),
+            Err(ConfigError::Invalid {
+                field: "media-ip",
+                ..
+            })
+        ));
     }
 
     #[test]

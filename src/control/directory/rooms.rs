@@ -90,7 +90,7 @@ impl Directory {
             .filter(|peer| {
                 self.peers
                     .get(peer)
-                    .is_some_and(|info| self.stream_room(&info.stream, **peer).as_deref() == Some(room_name))
+                    .is_some_and(|info| self.stream_room(&info.stream) == Some(room_name))
             })
             .copied()
             .collect();
@@ -189,8 +189,8 @@ impl Directory {
         }
     }
 
-    /// The room of the stream `peer` publishes or plays.
-    pub(super) fn stream_room(&self, stream: &str, _peer: crate::worker::commands::PeerId) -> Option<String> {
-        self.published.get(stream).and_then(|p| p.room.clone())
+    /// The room a published stream belongs to (its players are in the same room).
+    pub(super) fn stream_room(&self, stream: &str) -> Option<&str> {
+        self.published.get(stream).and_then(|p| p.room.as_deref())
     }
 }
