@@ -89,9 +89,18 @@ fn serve_asset(path: &str) -> Response {
     let candidates = [path.to_owned(), format!("{path}.html")];
     for candidate in candidates {
         if let Some(file) = WebAssets::get(&candidate) {
-            let mime = mime_guess::from_path(&candidate).first_or_octet_stream();
+            // `mime_guess` takes `.ts` for an MPEG transport stream; ours are TypeScript declarations.
+            let mime = if candidate.ends_with(".d.ts") {
+                "application/typescript".to_owned()
+            } else {
+                mime_guess::from_path(&candidate)
+                    .first_or_octet_stream()
+                    .to_string()
+            };
             return Response::builder()
-                .header(header::CONTENT_TYPE, mime.as_ref())
+                .header(header::CONTENT_TYPE, mime)
+                // The pages and the SDK are public; let pages on other sites import the SDK module.
+                .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .header(header::CACHE_CONTROL, "no-cache")
                 .body(Body::from(file.data.into_owned()))
                 .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());

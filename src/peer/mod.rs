@@ -1,6 +1,7 @@
 //! Peers: one str0m `Rtc` per stream (WCS uses one peer connection per stream), negotiated on
 //! the control thread and then owned by the worker that owns the stream.
 
+mod answer_fixup;
 pub mod negotiate;
 pub mod sdp_scan;
 

@@ -17,6 +17,7 @@ use str0m::format::{Codec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
 use str0m::{Candidate, IceCreds, Rtc};
 
+use super::answer_fixup::move_candidates_to_accepted_section;
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
 /// Video packets a player keeps for answering NACKs (headers only: payloads are shared with
@@ -230,7 +231,7 @@ fn build(
         .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
     Ok(Negotiated {
         rtc,
-        answer_sdp: answer.to_sdp_string(),
+        answer_sdp: move_candidates_to_accepted_section(&answer.to_sdp_string()),
         local_ufrag,
         tracks,
     })

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the browser tests (Chromium and Firefox ESR against the webcall binary).
+# Runs the browser tests (Chromium and Firefox ESR against the webcall binary), and the room
+# SDK's unit tests under Node (tests/sdk/; alone: node --test tests/sdk/).
 #   WEBCALL_BIN     server binary (default: target/debug/webcall)
 #   WEBCALL_NETNS=1 run everything (server, page server, browsers) inside a fresh network
 #                   namespace that has only `lo` (needs root; the namespace is deleted after)
@@ -33,7 +34,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
 node --test --test-concurrency=1 --test-reporter=spec "$@" \
-    room.test.mjs minimal-page.test.mjs bad-input.test.mjs 2>&1 | tee "$log"
+    room.test.mjs minimal-page.test.mjs bad-input.test.mjs \
+    conference.test.mjs video-chat.test.mjs video-chat-screen.test.mjs reconnect.test.mjs sdk-example.test.mjs \
+    ../sdk/protocol.test.mjs ../sdk/session.test.mjs 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 count() { grep -E "^ℹ $1 [0-9]+" "$log" | tail -1 | awk '{print $3}'; }

@@ -16,6 +16,15 @@ export class Emitter {
     return this;
   }
 
+  /** Adds `callback` for the next `event` only; returns this. */
+  once(event, callback) {
+    const f = (...args) => {
+      this.off(event, f);
+      callback(...args);
+    };
+    return this.on(event, f);
+  }
+
   /** Removes `callback` for `event` (or every listener of `event` without a callback). */
   off(event, callback) {
     const list = this._listeners.get(event);

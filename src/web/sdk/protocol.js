@@ -315,31 +315,3 @@ function splitSections(sdp) {
   });
   return sections;
 }
-
-/**
- * Makes a server answer usable when its ICE candidates sit only in a rejected m-section (port 0):
- * copies them into every accepted m-section that has none, so the browser has an address to
- * check. (A webcall answer to an audio+video play of a video-only stream carries its candidate in
- * the rejected audio section.) Answers that are already fine come back unchanged.
- */
-export function repairAnswer(sdp) {
-  if (typeof sdp !== 'string') return sdp;
-  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
-  const lines = sdp.split(/\r?\n/);
-  const sections = [];
-  lines.forEach((l, i) => {
-    if (l.startsWith('m=')) sections.push({ start: i, end: lines.length, port: l.split(' ')[1], candidates: [] });
-    else if (sections.length && l.startsWith('a=candidate:')) sections[sections.length - 1].candidates.push(l);
-  });
-  sections.forEach((s, k) => { if (k + 1 < sections.length) s.end = sections[k + 1].start; });
-  const spare = sections.find((s) => s.port === '0' && s.candidates.length);
-  const needy = sections.filter((s) => s.port !== '0' && !s.candidates.length);
-  if (!spare || !needy.length) return sdp;
-  // Insert from the last section backwards so earlier indexes stay valid.
-  for (const s of needy.reverse()) {
-    let at = s.end;
-    while (at > s.start + 1 && lines[at - 1] === '') at -= 1;
-    lines.splice(at, 0, ...spare.candidates);
-  }
-  return lines.join(eol);
-}

@@ -13,7 +13,7 @@ import { Emitter } from './emitter.js';
 import { MediaAccessError, StreamError, mediaError } from './errors.js';
 import {
   FINAL_STATUSES, STREAM_EVENT, STREAM_INFO, STREAM_STATUS, answerVideoCodec, isH264Stream,
-  isScreenStream, playData, preferVideoCodec, publishData, repairAnswer, streamRef, uuid, withH264Mark,
+  isScreenStream, playData, preferVideoCodec, publishData, streamRef, uuid, withH264Mark,
 } from './protocol.js';
 
 export class Stream extends Emitter {
@@ -38,6 +38,7 @@ export class Stream extends Emitter {
     this._done = false;
     this._waitingForCodec = false;
     this._renegotiating = null;      // Promise while a new media session is being set up
+    this._negotiated = false;        // a publishStream was sent at least once
     this._muted = { audio: false, video: false };
   }
 
@@ -201,7 +202,7 @@ export class Stream extends Emitter {
     if (this._done || !this._pc || typeof sdp !== 'string') return;
     const pc = this._pc;
     try {
-      await pc.setRemoteDescription({ type: 'answer', sdp: repairAnswer(sdp) });
+      await pc.setRemoteDescription({ type: 'answer', sdp });
       this._codec = answerVideoCodec(sdp);
     } catch (err) {
       if (pc === this._pc) this._fail(new StreamError(this._name, `The server's answer was not accepted: ${err.message}`));
@@ -283,11 +284,13 @@ export class Stream extends Emitter {
       video.addEventListener('ended', () => this.stop());
     }
     await this._room._ready();
-    if (this._done) return;
+    // (once negotiated, a stream is published again by _resume(), not here)
+    if (this._done || this._negotiated) return;
     await this._negotiatePublish();
   }
 
   async _negotiatePublish() {
+    this._negotiated = true;
     const media = this._media;
     const pc = this._newPc();
     this._pc = pc;
@@ -378,7 +381,7 @@ export class Stream extends Emitter {
 
   /** The room was joined again: publish again. */
   _resume() {
-    if (this._done || this._kind !== 'publish' || !this._media) return;
+    if (this._done || this._kind !== 'publish' || !this._media || !this._negotiated) return;
     this._republish('reconnect');
   }
 
@@ -422,11 +425,3 @@ export class Stream extends Emitter {
   }
 }
 
-// A one-shot listener, used internally.
-Stream.prototype.once = function once(event, callback) {
-  const f = (...args) => {
-    this.off(event, f);
-    callback(...args);
-  };
-  return this.on(event, f);
-};

@@ -121,6 +121,7 @@ export declare class Session {
   on(event: 'RECONNECTING', cb: (session: Session, detail: ReconnectingDetail) => void): this;
   on(event: 'WARN', cb: (session: Session, info: unknown) => void): this;
   on(event: string, cb: (...args: any[]) => void): this;
+  once(event: string, cb: (...args: any[]) => void): this;
   off(event: string, cb?: (...args: any[]) => void): this;
 }
 
@@ -169,6 +170,7 @@ export declare class Room {
   on(event: 'MESSAGE', cb: (message: ChatMessage) => void): this;
   on(event: 'FAILED', cb: (room: Room, info: string, error: WebcallError) => void): this;
   on(event: string, cb: (...args: any[]) => void): this;
+  once(event: string, cb: (...args: any[]) => void): this;
   off(event: string, cb?: (...args: any[]) => void): this;
 }
 
@@ -214,5 +216,6 @@ export declare class Stream {
   on(event: 'FAILED', cb: (stream: Stream, error: WebcallError) => void): this;
   on(event: 'CODEC_CHANGED', cb: (stream: Stream, codec: VideoCodec) => void): this;
   on(event: string, cb: (...args: any[]) => void): this;
+  once(event: string, cb: (...args: any[]) => void): this;
   off(event: string, cb?: (...args: any[]) => void): this;
 }

@@ -65,24 +65,30 @@ async function distinctTcpPorts(n, avoid) {
 /**
  * Starts the server and waits until GET /health answers 200.
  * Returns {httpPort, httpsPort, mediaPort, httpUrl, wsUrl, log(), stop()}.
+ * `reuse`: a stopped server whose ports and arguments the new one takes (a restart, as seen by
+ * clients that stay connected to the same address).
  */
-export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs = 30000 } = {}) {
+export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs = 30000, reuse = null } = {}) {
   const bin = webcallBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`webcall binary not found at ${bin} (build it with "cargo build --bin webcall" or set WEBCALL_BIN)`);
   }
-  const mediaPort = await freeMediaBase(Math.max(4, workers + 2));
-  const [httpPort, httpsPort] = await distinctTcpPorts(2, (p) => p >= mediaPort && p < mediaPort + 8);
+  const mediaPort = reuse ? reuse.mediaPort : await freeMediaBase(Math.max(4, workers + 2));
+  const [httpPort, httpsPort] = reuse
+    ? [reuse.httpPort, reuse.httpsPort]
+    : await distinctTcpPorts(2, (p) => p >= mediaPort && p < mediaPort + 8);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webcall-data-'));
-  const args = [
-    '--http', `${HOST}:${httpPort}`,
-    '--https', `${HOST}:${httpsPort}`,
-    '--media-ip', HOST,
-    '--media-port', String(mediaPort),
-    '--workers', String(workers),
-    '--data-dir', dataDir,
-    ...extraArgs,
-  ];
+  const args = reuse
+    ? reuse.args.map((a) => (a === reuse.dataDir ? dataDir : a))
+    : [
+      '--http', `${HOST}:${httpPort}`,
+      '--https', `${HOST}:${httpsPort}`,
+      '--media-ip', HOST,
+      '--media-port', String(mediaPort),
+      '--workers', String(workers),
+      '--data-dir', dataDir,
+      ...extraArgs,
+    ];
   const lines = [];
   const started = Date.now();
   const stamp = () => `+${((Date.now() - started) / 1000).toFixed(3)}s`;
