@@ -70,6 +70,10 @@ pub struct Cli {
     /// Seconds of silence (no ICE consent, no media) after which a stream fails [default: 30]
     #[arg(long, value_name = "SECS")]
     pub peer_timeout: Option<u64>,
+    /// Seconds a WebSocket session may stay silent (not even a pong) before it is closed and
+    /// everything it held is freed [default: 20]
+    #[arg(long, value_name = "SECS")]
+    pub session_timeout: Option<u64>,
 }
 
 /// The settings a TOML file may hold; every field optional.
@@ -87,6 +91,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     room_capacity: Option<usize>,
     peer_timeout: Option<u64>,
+    session_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +163,16 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let ws_idle_timeout = Duration::from_secs(
+            cli.session_timeout
+                .or(file.session_timeout)
+                .unwrap_or(WS_IDLE_TIMEOUT_SECS_DEFAULT)
+                .max(2),
+        );
+        // Ping often enough that a live client is heard from several times per timeout.
+        let ws_ping_interval = Duration::from_secs(WS_PING_INTERVAL_SECS_DEFAULT)
+            .min(ws_idle_timeout / 3)
+            .max(Duration::from_millis(500));
         let media_ip = cli.media_ip.or(file.media_ip).unwrap_or_else(default_media_ip);
         if media_ip.is_unspecified() || media_ip.is_multicast() {
             return Err(ConfigError::Invalid {
@@ -193,8 +208,8 @@ impl Config {
                     .unwrap_or(PEER_SILENCE_TIMEOUT_SECS_DEFAULT)
                     .max(1),
             ),
-            ws_ping_interval: Duration::from_secs(WS_PING_INTERVAL_SECS_DEFAULT),
-            ws_idle_timeout: Duration::from_secs(WS_IDLE_TIMEOUT_SECS_DEFAULT),
+            ws_ping_interval,
+            ws_idle_timeout,
             session_streams_max: SESSION_STREAMS_MAX_DEFAULT,
         })
     }

@@ -1,7 +1,7 @@
 //! Vanished clients are detected and freed.
 //!
 //! Proves: a WebSocket session that stops answering the server's pings is closed after the
-//! server's idle timeout (20 s), and the room hears of it as if it had left (`UNPUBLISHED`,
+//! server's idle timeout (`--session-timeout`, 4 s here), and the room hears of it as if it had left (`UNPUBLISHED`,
 //! `STOPPED` to its players, `LEFT`) while a session that answers stays connected. With
 //! `--peer-timeout 3`, on each I/O backend: a publisher whose media stops while its connection
 //! stays up fails with `Failed by RTP activity` (the room gets `FAILED`, its player `STOPPED`),
@@ -18,12 +18,12 @@ use webcall_loadtest::{
 
 use support::{backends, unique, Health, Io, Server, T};
 
-/// The server's WebSocket idle timeout (`WS_IDLE_TIMEOUT_SECS_DEFAULT`).
-const WS_IDLE: Duration = Duration::from_secs(20);
+/// The WebSocket idle timeout the test server runs with (`--session-timeout`).
+const WS_IDLE: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_that_stops_answering_pings_is_closed() {
-    let mut server = Server::start(Io::Mmsg, 1, &[]);
+    let mut server = Server::start(Io::Mmsg, 1, &["--session-timeout", "4"]);
     let room = unique("keepalive");
     let quiet = server.connect("quiet").await;
     quiet.join(&room).await.unwrap();
