@@ -1,7 +1,7 @@
 //! Client of the Flashphoner WCS WebSocket room protocol, built for webcall.
 //!
-//! Serves two purposes: the client that webcall's integration tests drive, and (later)
-//! the load generator. Layers, bottom up:
+//! Serves two purposes: the client that webcall's integration tests drive, and the load
+//! generator. Layers, bottom up:
 //! - [`media`]: synthetic H.264 / VP8 / Opus / G.711 RTP payloads and a keyframe detector
 //!   (pure functions);
 //! - [`wcs`]: the signalling protocol: message builders and parsers (pure) and
@@ -9,7 +9,9 @@
 //! - [`peer`]: a str0m WebRTC peer in RTP mode, sans-IO at its core ([`peer::PeerCore`])
 //!   and run on its own thread for tests, with the publish and play flows on top
 //!   ([`publish`], [`play`]);
-//! - [`ServerProcess`]: a webcall server child on free loopback ports, for tests.
+//! - [`ServerProcess`]: a webcall server child on free loopback ports, for tests;
+//! - [`load`]: the load generator (`webcall-loadtest`): many sans-IO peers on one thread
+//!   and one UDP socket, scenarios, measurements and the JSON report.
 //!
 //! # Example
 //!
@@ -40,6 +42,7 @@
 //! ```
 
 pub mod error;
+pub mod load;
 pub mod media;
 pub mod peer;
 pub mod server;

@@ -1,7 +1,121 @@
-//! The `webcall-loadtest` command. The load generator CLI is not written yet; the crate's
-//! library (`webcall_loadtest`) is the WCS client webcall's integration tests use.
+//! The `webcall-loadtest` command: parses the command line into a [`LoadConfig`], runs the
+//! load, prints the human table and writes the JSON report.
 
-fn main() {
-    eprintln!("usage: webcall-loadtest (not implemented yet; use the webcall_loadtest library)");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use webcall_loadtest::load::{self, LoadConfig, Scenario, Target};
+use webcall_loadtest::VideoCodec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Codec {
+    H264,
+    Vp8,
+}
+
+/// Load generator for webcall (and Janus): emulated browsers on the wire, one thread.
+#[derive(Debug, Parser)]
+#[command(name = "webcall-loadtest", version)]
+struct Args {
+    /// Server kind.
+    #[arg(long, value_enum, default_value = "webcall")]
+    target: Target,
+    /// Signalling WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8080/")]
+    url: String,
+    /// Scenario.
+    #[arg(long, value_enum, default_value = "livestream")]
+    scenario: Scenario,
+    /// Livestream subscribers / audio-room listeners.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Audio-room speakers.
+    #[arg(long, default_value_t = 10)]
+    publishers: usize,
+    /// Meeting participants.
+    #[arg(long, default_value_t = 5)]
+    participants: usize,
+    /// Pairs: rooms of two.
+    #[arg(long, default_value_t = 10)]
+    rooms: usize,
+    /// Measurement window, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Warm-up between the last join and the window, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Subscriber sessions started per second.
+    #[arg(long, default_value_t = 200.0)]
+    ramp: f64,
+    /// Joins in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Video codec of the publishers.
+    #[arg(long, value_enum, default_value = "h264")]
+    codec: Codec,
+    /// Video bitrate per publisher, kbit/s.
+    #[arg(long, default_value_t = 1500)]
+    video_kbps: u32,
+    /// Largest video RTP payload, bytes (1150: about 1200-byte SRTP datagrams).
+    #[arg(long, default_value_t = 1150)]
+    payload: usize,
+    /// One subscriber in N decrypts (delay, NACK, loss after NACK); 1: all, 0: none.
+    #[arg(long, default_value_t = 1)]
+    decrypt_every: usize,
+    /// Server process to sample (CPU time, PSS) from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Deadline of each signalling wait, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    timeout: f64,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl Args {
+    fn config(&self) -> LoadConfig {
+        let mut c = LoadConfig::new(&self.url);
+        c.target = self.target;
+        c.scenario = self.scenario;
+        c.subscribers = self.subscribers;
+        c.publishers = self.publishers;
+        c.participants = self.participants;
+        c.rooms = self.rooms;
+        c.duration = Duration::from_secs_f64(self.duration.max(0.1));
+        c.warmup = Duration::from_secs_f64(self.warmup.max(0.0));
+        c.ramp_per_s = self.ramp;
+        c.concurrency = self.concurrency;
+        c.video = match self.codec {
+            Codec::H264 => VideoCodec::H264,
+            Codec::Vp8 => VideoCodec::Vp8,
+        };
+        c.video_bitrate_bps = self.video_kbps.saturating_mul(1000);
+        c.payload_max = self.payload.clamp(64, 1400);
+        c.decrypt_every = self.decrypt_every;
+        c.server_pid = self.server_pid;
+        c.timeout = Duration::from_secs_f64(self.timeout.max(1.0));
+        c
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let report = match load::run(&args.config()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("webcall-loadtest: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, report.to_json()) {
+            eprintln!("webcall-loadtest: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

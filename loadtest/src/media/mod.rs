@@ -11,6 +11,7 @@ pub mod audio;
 pub mod bits;
 pub mod detect;
 pub mod h264;
+pub mod stamp;
 pub mod vp8;
 
 /// Largest RTP payload generated, leaving room for RTP header, extensions and SRTP.
@@ -94,8 +95,6 @@ impl VideoSource {
     /// The next frame's payloads. The first frame is always a keyframe.
     pub fn next_frame(&mut self, keyframe: bool) -> VideoFrame {
         let keyframe = keyframe || self.frames == 0;
-        self.frames += 1;
-        let seed = self.frames as u32;
         let size = if keyframe {
             1800
         } else {
@@ -106,6 +105,16 @@ impl VideoSource {
                 300 + (self.deltas * 37 % 600) as usize
             }
         };
+        self.next_frame_sized(keyframe, size, MAX_RTP_PAYLOAD)
+    }
+
+    /// The next frame with about `size` bytes of coded data, split into payloads of at
+    /// most `mtu` bytes (the load generator's bitrate-driven frames). The first frame is
+    /// always a keyframe.
+    pub fn next_frame_sized(&mut self, keyframe: bool, size: usize, mtu: usize) -> VideoFrame {
+        let keyframe = keyframe || self.frames == 0;
+        self.frames += 1;
+        let seed = self.frames as u32;
         let packets = match self.codec {
             VideoCodec::H264 => {
                 let nals = if keyframe {
@@ -120,12 +129,12 @@ impl VideoSource {
                     self.frame_num = self.frame_num.wrapping_add(1);
                     vec![h264::slice(false, self.frame_num, 0, size, seed)]
                 };
-                h264::packetize(&nals, MAX_RTP_PAYLOAD)
+                h264::packetize(&nals, mtu)
             }
             VideoCodec::Vp8 => {
                 self.picture_id = (self.picture_id + 1) & 0x7fff;
                 let f = vp8::frame(keyframe, self.width, self.height, size, seed);
-                vp8::packetize(&f, self.picture_id, MAX_RTP_PAYLOAD)
+                vp8::packetize(&f, self.picture_id, mtu)
             }
         };
         VideoFrame { packets, keyframe }

@@ -24,6 +24,9 @@ use super::recorder::{PeerStats, ReceivedPacket, Recorder};
 use crate::error::{Error, Result};
 use crate::media::{AudioCodec, VideoCodec, VideoSource};
 
+#[path = "core_load.rs"]
+mod load_ext;
+
 /// Connection state of a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerState {

@@ -20,7 +20,7 @@ use str0m::Rtc;
 use super::codecs::{from_str0m, MediaCodec};
 use super::recorder::PeerStats;
 use crate::error::{Error, Result};
-use crate::media::{audio, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
+use crate::media::{audio, stamp, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
 
 /// Default longest gap between keyframes when nobody asks for one.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
@@ -85,6 +85,27 @@ impl Track {
     }
 }
 
+/// Load-generation media: frames sized from a bitrate and send stamps in the payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadProfile {
+    /// Video bitrate in bits per second; every frame (keyframes too) gets
+    /// `bitrate / 8 / fps` bytes, rounded to whole payloads.
+    pub video_bitrate_bps: u32,
+    /// Largest video RTP payload, in bytes.
+    pub payload_max: usize,
+    /// Write a send stamp (see `media::stamp`) into every payload that can carry one.
+    pub stamp: bool,
+}
+
+impl LoadProfile {
+    /// Coded bytes of one frame.
+    pub fn frame_bytes(&self) -> usize {
+        let per_frame = (self.video_bitrate_bps / 8 / VIDEO_FPS) as usize;
+        let payload = self.payload_max.max(64);
+        per_frame.div_ceil(payload).max(1) * payload - 8
+    }
+}
+
 /// Outgoing media of a publisher.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
@@ -95,6 +116,7 @@ pub(crate) struct Outgoing {
     force_keyframe: bool,
     keyframe_interval: Option<Duration>,
     pub sending: bool,
+    pub load: Option<LoadProfile>,
 }
 
 impl Outgoing {
@@ -114,6 +136,7 @@ impl Outgoing {
             force_keyframe: false,
             keyframe_interval,
             sending: true,
+            load: None,
         }
     }
 
@@ -188,12 +211,19 @@ impl Outgoing {
                     (Some(_), None) => false,
                 };
                 let keyframe = self.force_keyframe || periodic;
-                let frame = src.next_frame(keyframe);
+                let frame = match &self.load {
+                    Some(p) => src.next_frame_sized(keyframe, p.frame_bytes(), p.payload_max),
+                    None => src.next_frame(keyframe),
+                };
+                let stamp_on = self.load.is_some_and(|p| p.stamp);
                 let ts = t
                     .ts_base
                     .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
                 let last = frame.packets.len().saturating_sub(1);
-                for (i, payload) in frame.packets.into_iter().enumerate() {
+                for (i, mut payload) in frame.packets.into_iter().enumerate() {
+                    if stamp_on {
+                        stamp::stamp_video(src.codec(), &mut payload, now);
+                    }
                     stats.payload_bytes_sent += payload.len() as u64;
                     t.write(rtc, ts, now, payload, i == last)?;
                     stats.video_packets_sent += 1;
@@ -211,7 +241,10 @@ impl Outgoing {
             while t.due(started, now) {
                 let step = audio::samples_per_packet(*codec);
                 let ts = t.ts_base.wrapping_add((t.index as u32).wrapping_mul(step));
-                let payload = audio::packet(*codec, t.index);
+                let mut payload = audio::packet(*codec, t.index);
+                if self.load.is_some_and(|p| p.stamp) {
+                    stamp::stamp_audio(&mut payload, now);
+                }
                 stats.payload_bytes_sent += payload.len() as u64;
                 t.write(rtc, ts, now, payload, t.index == 0)?;
                 stats.audio_packets_sent += 1;

@@ -15,7 +15,7 @@ use str0m::rtp::RtpPacket;
 use str0m::Rtc;
 
 use super::codecs::{from_str0m, MediaCodec};
-use crate::media::{detect, Kind};
+use crate::media::{detect, stamp, Kind};
 
 /// Payload bytes kept per received packet.
 pub const HEAD_LEN: usize = 32;
@@ -81,6 +81,22 @@ pub struct ReceivedPacket {
     pub keyframe: bool,
 }
 
+/// The few fields of a received (decrypted, possibly repaired) packet a load generator
+/// reads, kept when the tap is on (see `PeerCore::enable_tap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TapPacket {
+    /// Audio or video.
+    pub kind: Kind,
+    /// SSRC.
+    pub ssrc: u32,
+    /// Extended sequence number (RTX repairs arrive with the original one).
+    pub seq: u64,
+    /// When str0m received it.
+    pub arrival: Instant,
+    /// The publisher's send instant from the payload stamp, relative to `stamp::epoch`.
+    pub sent: Option<std::time::Duration>,
+}
+
 /// Converts incoming RTP events into log entries and counters.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -88,6 +104,7 @@ pub(crate) struct Recorder {
     log: Vec<ReceivedPacket>,
     log_max: usize,
     last_keyframe: Option<(u32, u32)>,
+    pub tap: Option<Vec<TapPacket>>,
 }
 
 impl Recorder {
@@ -97,6 +114,7 @@ impl Recorder {
             log: Vec::new(),
             log_max,
             last_keyframe: None,
+            tap: None,
         }
     }
 
@@ -137,6 +155,15 @@ impl Recorder {
             stats.keyframes_received += 1;
         }
         stats.payload_bytes_received += payload.len() as u64;
+        if let Some(tap) = &mut self.tap {
+            tap.push(TapPacket {
+                kind,
+                ssrc: *ssrc,
+                seq: *p.seq_no,
+                arrival: p.timestamp,
+                sent: stamp::read(payload),
+            });
+        }
         if self.log.len() >= self.log_max {
             stats.log_dropped += 1;
             return;

@@ -1,0 +1,285 @@
+//! Carries out a [`Plan`]: publishers first, then the subscribers at the ramp rate, then a
+//! warm-up and the measurement window, sampling the server process around the window.
+//!
+//! Runs the signalling on a current-thread tokio runtime (one task per WebSocket session,
+//! mostly idle once joined) while the engine thread moves the media. Failed joins are
+//! counted and reported, not fatal: a server at its limit refusing or timing out joins is a
+//! result. The whole run fails only when no publisher could start.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::config::{LoadConfig, Target};
+use super::engine::EngineHandle;
+use super::janus;
+use super::janus_api::JanusConn;
+use super::procstat::{self, ProcSample};
+use super::report::{Report, RunFacts};
+use super::scenario::{Plan, PublishPlan};
+use super::signal::{self, StreamSpec};
+use crate::error::{Error, Result};
+use crate::media::AudioCodec;
+use crate::peer::{install_crypto_provider, LoadProfile, PayloadTypes, PlayCodecs, PublisherMedia};
+use crate::wcs::{SessionConfig, WcsSession};
+
+/// Longest wait for every joined subscriber's first packet.
+const FIRST_MEDIA_WAIT: Duration = Duration::from_secs(10);
+/// Errors kept verbatim in the report.
+const ERRORS_KEPT: usize = 8;
+
+/// Runs the load on a fresh current-thread runtime and returns the report.
+pub fn run(cfg: &LoadConfig) -> Result<Report> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(cfg))
+}
+
+/// Runs the load inside the caller's runtime.
+pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
+    install_crypto_provider();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let plan = Plan::build(cfg, tag.get(..6).unwrap_or("run"));
+    let engine = EngineHandle::start()?;
+    let server = |_: &str| cfg.server_pid.and_then(procstat::sample);
+    let mem_empty = server("empty");
+    let mut facts = RunFacts::default();
+    let t_start = Instant::now();
+
+    // Publishers, all at once.
+    let mut sessions: Vec<Option<Conn>> = vec![None; plan.sessions.len()];
+    let mut feeds: Vec<Option<u64>> = vec![None; plan.publishes.len()];
+    let pubs = stream::iter(plan.publishes.iter().enumerate())
+        .map(|(i, p)| start_publisher(cfg, &plan, &engine, i, p))
+        .buffer_unordered(cfg.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for r in pubs {
+        match r {
+            Ok((idx, s, publish, feed)) => {
+                if let Some(slot) = sessions.get_mut(idx) {
+                    *slot = Some(s);
+                }
+                if let Some(f) = feeds.get_mut(publish) {
+                    *f = feed;
+                }
+                facts.publishes_ok += 1;
+            }
+            Err(e) => facts.error(e, ERRORS_KEPT),
+        }
+    }
+    if facts.publishes_ok == 0 {
+        return Err(Error::Protocol(format!(
+            "no publisher started: {:?}",
+            facts.errors
+        )));
+    }
+    let mem_published = server("published");
+
+    // Subscribers, grouped by session, at the ramp rate.
+    let t_ramp = Instant::now();
+    let mut order: Vec<usize> = Vec::new();
+    for pl in &plan.plays {
+        if !order.contains(&pl.session) {
+            order.push(pl.session);
+        }
+    }
+    let period = Duration::from_secs_f64(1.0 / cfg.ramp_per_s.max(0.001));
+    let groups = order.iter().enumerate().map(|(k, s)| {
+        let at = t_ramp + period.saturating_mul(k as u32);
+        (*s, at, sessions.get(*s).cloned().flatten())
+    });
+    let results = stream::iter(groups)
+        .map(|(s, at, existing)| start_subscriber(cfg, &plan, &engine, &feeds, s, at, existing))
+        .buffer_unordered(cfg.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut kept = Vec::new();
+    for (session, ok, errs) in results {
+        facts.plays_ok += ok;
+        facts.plays_failed += errs.len();
+        for e in errs {
+            facts.error(e, ERRORS_KEPT);
+        }
+        kept.extend(session);
+    }
+    facts.ramp = t_ramp.elapsed();
+
+    // Every subscriber's first packet, then the warm-up.
+    let deadline = Instant::now() + FIRST_MEDIA_WAIT;
+    while Instant::now() < deadline {
+        let st = engine.collect()?;
+        if st.subscribers_receiving >= facts.plays_ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(cfg.warmup).await;
+
+    // The window.
+    let me = std::process::id();
+    let (server0, self0) = (server("start"), procstat::sample(me));
+    engine.reset_window()?;
+    tokio::time::sleep(cfg.duration).await;
+    let stats = engine.collect()?;
+    let (server1, self1) = (server("end"), procstat::sample(me));
+    facts.total = t_start.elapsed();
+    let cpu = |a: Option<ProcSample>, b: Option<ProcSample>| Some(b?.cpu.saturating_sub(a?.cpu));
+    facts.server_cpu = cpu(server0, server1);
+    facts.loadgen_cpu = cpu(self0, self1);
+    facts.server_mem = [mem_empty, mem_published, server1].map(|m| m.map(|m| m.pss_bytes));
+    let report = Report::build(cfg, &plan, &stats, &facts);
+    drop(engine);
+    for s in sessions.into_iter().flatten().chain(kept) {
+        if let Conn::Wcs(s) = s {
+            s.abort();
+        }
+    }
+    Ok(report)
+}
+
+/// A signalling connection of either target.
+#[derive(Debug, Clone)]
+enum Conn {
+    Wcs(WcsSession),
+    Janus(Arc<JanusConn>),
+}
+
+fn media(cfg: &LoadConfig, video: bool) -> (PublisherMedia, LoadProfile) {
+    let media = PublisherMedia {
+        video: video.then_some((cfg.video, 1280, 720)),
+        audio: Some(AudioCodec::Opus),
+        payload_types: PayloadTypes::default(),
+        keyframe_interval: None,
+    };
+    let profile = LoadProfile {
+        video_bitrate_bps: cfg.video_bitrate_bps,
+        payload_max: cfg.payload_max,
+        stamp: true,
+    };
+    (media, profile)
+}
+
+async fn connect(cfg: &LoadConfig, plan: &Plan, session: usize) -> Result<Conn> {
+    let sp = plan
+        .sessions
+        .get(session)
+        .ok_or_else(|| Error::InvalidArgument("no such session".into()))?;
+    if cfg.target == Target::Janus {
+        return Ok(Conn::Janus(Arc::new(
+            JanusConn::connect(&cfg.url, cfg.timeout).await?,
+        )));
+    }
+    let s = WcsSession::connect_with(
+        &cfg.url,
+        SessionConfig {
+            timeout: cfg.timeout,
+            ..SessionConfig::room(&sp.login)
+        },
+    )
+    .await?;
+    if let Some(room) = &sp.room {
+        s.join(room).await?;
+    }
+    Ok(Conn::Wcs(s))
+}
+
+async fn start_publisher(
+    cfg: &LoadConfig,
+    plan: &Plan,
+    engine: &EngineHandle,
+    index: usize,
+    p: &PublishPlan,
+) -> Result<(usize, Conn, usize, Option<u64>)> {
+    let started = Instant::now();
+    let conn = connect(cfg, plan, p.session).await?;
+    let sp = plan.sessions.get(p.session);
+    let room = sp.and_then(|s| s.room.as_deref());
+    let (media, profile) = media(cfg, p.video);
+    let feed = match &conn {
+        Conn::Wcs(session) => {
+            let spec = StreamSpec {
+                name: &p.name,
+                room,
+                timeout: cfg.timeout,
+                started,
+            };
+            signal::publish(engine, session, spec, &media, profile).await?;
+            None
+        }
+        Conn::Janus(j) => {
+            let room = janus::room_id(&plan.tag, room);
+            let display = sp.map_or("publisher", |s| s.login.as_str());
+            Some(janus::publish(engine, j, room, display, &media, profile, started).await?)
+        }
+    };
+    Ok((p.session, conn, index, feed))
+}
+
+async fn start_subscriber(
+    cfg: &LoadConfig,
+    plan: &Plan,
+    engine: &EngineHandle,
+    feeds: &[Option<u64>],
+    session: usize,
+    at: Instant,
+    existing: Option<Conn>,
+) -> (Option<Conn>, usize, Vec<Error>) {
+    tokio::time::sleep_until(at.into()).await;
+    let started = Instant::now();
+    let s = match existing {
+        Some(s) => s,
+        None => match connect(cfg, plan, session).await {
+            Ok(s) => s,
+            Err(e) => {
+                let n = plan.plays.iter().filter(|p| p.session == session).count();
+                let mut errs = vec![e];
+                errs.extend((1..n).map(|_| Error::Protocol("session not connected".into())));
+                return (None, 0, errs);
+            }
+        },
+    };
+    let room = plan.sessions.get(session).and_then(|x| x.room.as_deref());
+    let (mut ok, mut errs) = (0, Vec::new());
+    let mut started = Some(started);
+    for (i, pl) in plan
+        .plays
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.session == session)
+    {
+        let Some(publish) = plan.publishes.get(pl.stream) else {
+            continue;
+        };
+        let accept = match publish.video {
+            true => PlayCodecs::only(Some(cfg.video), Some(AudioCodec::Opus)),
+            false => PlayCodecs::only(None, Some(AudioCodec::Opus)),
+        };
+        let started = started.take().unwrap_or_else(Instant::now);
+        let result = match &s {
+            Conn::Wcs(session) => {
+                let spec = StreamSpec {
+                    name: &publish.name,
+                    room,
+                    timeout: cfg.timeout,
+                    started,
+                };
+                signal::play(engine, session, spec, &accept, cfg.decrypts(i)).await
+            }
+            Conn::Janus(j) => match feeds.get(pl.stream).copied().flatten() {
+                Some(feed) => {
+                    let room = janus::room_id(&plan.tag, room);
+                    janus::play(engine, j, room, feed, &accept, cfg.decrypts(i), started).await
+                }
+                None => Err(Error::Protocol(format!("{} was not published", publish.name))),
+            },
+        };
+        match result {
+            Ok(()) => ok += 1,
+            Err(e) => errs.push(e),
+        }
+    }
+    (Some(s), ok, errs)
+}

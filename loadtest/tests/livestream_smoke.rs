@@ -1,0 +1,97 @@
+//! A 5-second `livestream` load with a handful of subscribers against a real webcall server,
+//! so the load generator cannot rot. Builds nothing itself: starts `WEBCALL_BIN` (default:
+//! the workspace's `target/debug/webcall`, which `cargo test --workspace` builds for the
+//! server's own tests). Checks the report's stable keys and that packets were forwarded;
+//! never asserts timings.
+
+use std::time::Duration;
+
+use webcall_loadtest::load::{self, LoadConfig, Scenario};
+use webcall_loadtest::ServerProcess;
+
+const STABLE_KEYS: [&str; 16] = [
+    "target",
+    "scenario",
+    "subscribers",
+    "duration_s",
+    "forwarded_packets",
+    "forwarded_pps",
+    "server_cpu_seconds",
+    "cpu_us_per_packet",
+    "latency_us_p50",
+    "latency_us_p99",
+    "latency_us_p999",
+    "loss_pct",
+    "loss_after_nack_pct",
+    "jitter_ms",
+    "mem_bytes_per_subscriber",
+    "loadgen_bound",
+];
+
+fn server() -> ServerProcess {
+    let bin = std::env::var("WEBCALL_BIN")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/webcall").into());
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "{bin} is missing: build the server first (cargo build --bin webcall) or set WEBCALL_BIN"
+    );
+    ServerProcess::spawn(bin, &[]).unwrap()
+}
+
+fn run(server: &ServerProcess, scenario: Scenario, tweak: impl FnOnce(&mut LoadConfig)) -> serde_json::Value {
+    let mut cfg = LoadConfig::new(&server.ws_url());
+    cfg.scenario = scenario;
+    cfg.duration = Duration::from_secs(5);
+    cfg.warmup = Duration::from_secs(1);
+    cfg.server_pid = Some(server.pid());
+    tweak(&mut cfg);
+    let report = load::run(&cfg).unwrap();
+    println!("{}", report.table());
+    let path = server.data_dir.join(format!("{}.json", scenario.name()));
+    std::fs::write(&path, report.to_json()).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn livestream_five_seconds() {
+    let server = server();
+    let json = run(&server, Scenario::Livestream, |c| {
+        c.subscribers = 4;
+        c.video_bitrate_bps = 300_000;
+    });
+    for key in STABLE_KEYS {
+        assert!(json.get(key).is_some(), "key {key} missing in {json:#}");
+    }
+    assert_eq!(json["target"], "webcall");
+    assert_eq!(json["scenario"], "livestream");
+    assert_eq!(json["subscribers"], 4);
+    assert!(json["forwarded_packets"].as_u64().unwrap() > 0, "{json:#}");
+    assert!(
+        json["server_cpu_seconds"].is_number(),
+        "the server pid was sampled"
+    );
+    assert!(json["latency_us_p50"].is_number(), "stamped payloads came back");
+}
+
+#[test]
+fn other_scenarios_forward() {
+    let server = server();
+    type Tweak = fn(&mut LoadConfig);
+    let runs: [(Scenario, Tweak); 3] = [
+        (Scenario::Meeting, |c| c.participants = 3),
+        (Scenario::AudioRoom, |c| {
+            c.publishers = 2;
+            c.subscribers = 3;
+        }),
+        (Scenario::Pairs, |c| c.rooms = 2),
+    ];
+    for (scenario, tweak) in runs {
+        let json = run(&server, scenario, |c| {
+            tweak(c);
+            c.duration = Duration::from_secs(2);
+            c.video_bitrate_bps = 300_000;
+        });
+        assert_eq!(json["scenario"], scenario.name());
+        assert!(json["forwarded_packets"].as_u64().unwrap() > 0, "{json:#}");
+    }
+}
