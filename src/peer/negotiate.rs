@@ -20,11 +20,15 @@ use str0m::{Candidate, IceCreds, Rtc};
 use super::answer_fixup::move_candidates_to_accepted_section;
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
-/// Video packets a player keeps for answering NACKs (headers only: payloads are shared with
-/// the publisher's packet). About 1.5 s of a 2.5 Mbit/s stream — past that a retransmission
-/// arrives too late to play — and the biggest per-player memory cost after the `Rtc` itself,
-/// so not str0m's default of 1000.
+/// Video packets a player keeps for answering NACKs (about 400 bytes of header and metadata
+/// each: payloads are shared with the publisher's packet). The biggest per-player memory cost
+/// after the `Rtc` itself, so bounded by count and by age rather than str0m's 1000 packets and
+/// 3 s: past about a second a retransmission arrives too late to be played.
 pub const VIDEO_RTX_HISTORY_PACKETS: usize = 300;
+/// How long a sent video packet stays available for retransmission.
+pub const VIDEO_RTX_HISTORY_AGE: std::time::Duration = std::time::Duration::from_millis(1000);
+/// str0m's own default: stop resending when retransmissions pass this share of what is sent.
+const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
 /// What every new `Rtc` shares: the worker's announced UDP address and the process's DTLS
 /// certificate (generated once: making an ECDSA key per peer would cost the control thread).
@@ -206,7 +210,6 @@ fn build(
         .set_rtp_mode(true)
         .set_local_ice_credentials(creds)
         .set_dtls_cert(env.dtls_cert.clone())
-        .set_send_buffer_video(VIDEO_RTX_HISTORY_PACKETS)
         .clear_codecs();
     for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
         let codec = str0m_codec(&track.name).ok_or(NegotiationError::NoCommonCodecs)?;
@@ -229,6 +232,11 @@ fn build(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    if let Some(video) = &tracks.video {
+        if let Some(stream) = rtc.direct_api().stream_tx_by_mid(video.mid, None) {
+            stream.set_rtx_cache(VIDEO_RTX_HISTORY_PACKETS, VIDEO_RTX_HISTORY_AGE, RTX_RATIO_CAP);
+        }
+    }
     Ok(Negotiated {
         rtc,
         answer_sdp: move_candidates_to_accepted_section(&answer.to_sdp_string()),
