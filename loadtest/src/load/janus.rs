@@ -9,12 +9,10 @@
 //! their host candidates (Janus runs full ICE and learns nothing from checks alone), then a
 //! trickle `completed`. The peers run in the same engine as against webcall.
 //!
-//! Status: the signalling (session, handles, room creation, publish offer/answer, feed
-//! subscription) works against Debian's Janus 1.1.2, but with Janus restricted to
-//! 127.0.0.1 media does not flow: Janus skips loopback interfaces when it gathers ICE
-//! candidates, so it offers none that a loopback-only load can reach, ICE fails and the
-//! publisher's feed never becomes subscribable (`428 No such feed`, retried until the
-//! deadline).
+//! Janus gathers no ICE candidates on loopback interfaces, so against a Janus on 127.0.0.1
+//! no media flows (ICE fails and the publisher's feed never becomes subscribable:
+//! `428 No such feed`, retried until the deadline). `loadtest/compare.sh` runs Janus in a
+//! network namespace reached over a veth pair instead.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
