@@ -226,6 +226,15 @@ pub fn open(choice: IoChoice, config: &IoConfig) -> io::Result<Box<dyn DatagramI
         IoChoice::Uring => Box::new(uring::UringIo::open(config)?),
         IoChoice::Auto => match uring::UringIo::open(config) {
             Ok(io) => Box::new(io),
+            // The address, not io_uring, is the problem: the other backend would fail the same way.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                return Err(error)
+            }
             Err(error) => {
                 tracing::info!(%error, "io_uring unavailable, falling back to recvmmsg/sendmmsg");
                 Box::new(mmsg::MmsgIo::open(config)?)
