@@ -59,6 +59,16 @@ enum Admission {
 use super::signaling::protocol::ServerMessage;
 use crate::config::Config;
 
+/// A `fail` frame for something the session task refuses before the directory sees it.
+fn fail_frame(api_method: &str, info: String) -> Message {
+    let fail = ServerMessage::Fail {
+        api_method: api_method.to_owned(),
+        id: None,
+        info,
+    };
+    Message::Text(fail.to_json().into())
+}
+
 pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>) {
     let (outbox_tx, mut outbox) = mpsc::channel::<String>(SESSION_OUTBOX_MESSAGES_MAX);
     let id = lock(&hub).open_session(outbox_tx);
@@ -79,15 +89,11 @@ pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>)
                             Admission::Handle => lock(&hub).frame(id, text.as_str(), now),
                             Admission::Refuse => {}
                             Admission::RefuseAndReport => {
-                                let fail = ServerMessage::Fail {
-                                    api_method: "rateLimit".into(),
-                                    id: None,
-                                    info: format!(
-                                        "More than {SESSION_FRAMES_PER_SECOND_MAX} messages per second; \
-                                         messages are dropped until the next second"
-                                    ),
-                                };
-                                if sink.send(Message::Text(fail.to_json().into())).await.is_err() {
+                                let info = format!(
+                                    "More than {SESSION_FRAMES_PER_SECOND_MAX} messages per second; \
+                                     messages are dropped until the next second"
+                                );
+                                if sink.send(fail_frame("rateLimit", info)).await.is_err() {
                                     break;
                                 }
                             }
@@ -95,12 +101,8 @@ pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>)
                     }
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = now;
-                        let fail = ServerMessage::Fail {
-                            api_method: "binary".into(),
-                            id: None,
-                            info: "Binary frames are not part of the protocol".into(),
-                        };
-                        if sink.send(Message::Text(fail.to_json().into())).await.is_err() {
+                        let info = "Binary frames are not part of the protocol".to_owned();
+                        if sink.send(fail_frame("binary", info)).await.is_err() {
                             break;
                         }
                     }

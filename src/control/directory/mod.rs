@@ -289,9 +289,7 @@ impl Directory {
         match notification {
             Notification::PeerConnected { peer } => self.peer_connected(peer),
             Notification::PeerFailed { peer, failure } => {
-                if self.peers.contains_key(&peer) {
-                    self.end_peer(peer, EndReason::Failed(failure.info()));
-                }
+                self.end_peer(peer, EndReason::Failed(failure.info()))
             }
         }
     }
