@@ -22,7 +22,9 @@ use crate::config::Config;
 pub const WS_FRAME_BYTES_MAX: usize = 16 * WS_MESSAGE_BYTES_MAX;
 
 /// Read and write buffers per WebSocket. The library's default of 128 KiB each would make
-/// signaling, not media, the biggest cost of a connected viewer; frames are small JSON.
+/// signaling, not media, the biggest cost of a connected viewer; frames are small JSON. Not
+/// smaller: the read buffer grows to hold a whole 3–6 KiB SDP offer and never shrinks, so a
+/// 4 KiB start ends at 8 KiB anyway after one reallocation.
 pub const WS_BUFFER_BYTES: usize = 8 * 1024;
 
 #[derive(RustEmbed)]

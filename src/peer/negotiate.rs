@@ -15,18 +15,25 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::{Frequency, MediaKind, Mid, Pt};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
-/// Video packets a player keeps for answering NACKs (about 400 bytes of header and metadata
-/// each: payloads are shared with the publisher's packet). The biggest per-player memory cost
-/// after the `Rtc` itself, so bounded by count and by age rather than str0m's 1000 packets and
-/// 3 s: past about a second a retransmission arrives too late to be played.
-pub const VIDEO_RTX_HISTORY_PACKETS: usize = 300;
-/// How long a sent video packet stays available for retransmission.
-pub const VIDEO_RTX_HISTORY_AGE: std::time::Duration = std::time::Duration::from_millis(1000);
+/// Video packets a player keeps for answering NACKs (about 430 bytes of header and metadata
+/// each: payloads are shared with the publisher's packet). The biggest per-player memory cost,
+/// so bounded by count and by age rather than str0m's 1000 packets and 3 s. str0m grows the
+/// history by a third whenever a burst would overwrite a packet younger than the age, so
+/// without this cap a 1.5 Mbit/s player ends at 150–200 slots (about 76 KiB) for the ~105
+/// packets 500 ms hold. 128 packets keep the full age up to about 2 Mbit/s of 1200-byte
+/// packets; above that the window shortens (about 300 ms at 4 Mbit/s).
+pub const VIDEO_RTX_HISTORY_PACKETS: usize = 128;
+/// How long a sent video packet stays available for retransmission: Janus's default NACK queue.
+/// A browser NACKs a gap one round trip after it, and asks again a round trip later; 500 ms
+/// covers both for round trips up to about 200 ms, and a repair older than that misses the
+/// receiver's jitter buffer anyway.
+pub const VIDEO_RTX_HISTORY_AGE: std::time::Duration = std::time::Duration::from_millis(500);
 /// str0m's own default: stop resending when retransmissions pass this share of what is sent.
 const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
@@ -95,7 +102,7 @@ pub fn negotiate_publisher(offer: &str, env: &PeerEnv, now: Instant) -> Result<N
     if video.is_none() && audio.is_none() {
         return Err(NegotiationError::NoCommonCodecs);
     }
-    build(offer, env, now, StreamTracks { video, audio })
+    build(offer, env, now, StreamTracks { video, audio }, Direction::Publish)
 }
 
 /// Negotiate a player's offer for a stream whose publisher negotiated `source`.
@@ -126,7 +133,30 @@ pub fn negotiate_player(
     if video.is_none() && audio.is_none() {
         return Err(NegotiationError::NoCommonCodecs);
     }
-    build(offer, env, now, StreamTracks { video, audio })
+    build(offer, env, now, StreamTracks { video, audio }, Direction::Play)
+}
+
+/// Which way media flows on the peer connection being built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// The browser sends: it estimates its bandwidth from our transport-wide feedback.
+    Publish,
+    /// We send: nothing here estimates bandwidth, so transport-wide sequence numbers are not
+    /// negotiated (str0m would otherwise log 1000 sent packets per player, about 75 KiB).
+    Play,
+}
+
+/// str0m's standard header extensions, without transport-wide congestion control for players.
+fn extension_map(direction: Direction) -> ExtensionMap {
+    let standard = ExtensionMap::standard();
+    let mut map = ExtensionMap::empty();
+    for (id, extension) in standard.iter() {
+        let congestion_control = *extension == Extension::TransportSequenceNumber;
+        if !(congestion_control && direction == Direction::Play) {
+            map.set(id, extension.clone());
+        }
+    }
+    map
 }
 
 fn is_supported_video(codec: &OfferCodec) -> bool {
@@ -199,6 +229,7 @@ fn build(
     env: &PeerEnv,
     now: Instant,
     tracks: StreamTracks,
+    direction: Direction,
 ) -> Result<Negotiated, NegotiationError> {
     let creds = IceCreds {
         ufrag: random_token(16),
@@ -210,6 +241,7 @@ fn build(
         .set_rtp_mode(true)
         .set_local_ice_credentials(creds)
         .set_dtls_cert(env.dtls_cert.clone())
+        .set_extension_map(extension_map(direction))
         .clear_codecs();
     for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
         let codec = str0m_codec(&track.name).ok_or(NegotiationError::NoCommonCodecs)?;

@@ -76,6 +76,20 @@ fn player_gets_the_publishers_codec_at_its_own_payload_type() {
 }
 
 #[test]
+fn transport_wide_feedback_only_for_publishers() {
+    const TWCC: &str = "transport-wide-cc-extensions";
+    let env = env();
+    let publisher = negotiate_publisher(PUBLISH_OFFER, &env, Instant::now()).unwrap();
+    assert!(
+        publisher.answer_sdp.contains(TWCC),
+        "the browser's send-side estimate needs it"
+    );
+    let player = negotiate_player(PLAY_OFFER, &publisher.tracks, &env, Instant::now()).unwrap();
+    assert!(!player.answer_sdp.contains(TWCC), "{}", player.answer_sdp);
+    assert!(player.answer_sdp.contains("urn:ietf:params:rtp-hdrext:sdes:mid"));
+}
+
+#[test]
 fn player_without_the_publishers_codec_fails_with_no_common_codecs() {
     let env = env();
     let source = negotiate_publisher(PUBLISH_OFFER, &env, Instant::now())
