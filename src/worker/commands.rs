@@ -113,6 +113,12 @@ pub struct WorkerStats {
     pub io_errors: AtomicU64,
     /// Commands control could not queue because the worker was behind.
     pub commands_dropped: AtomicU64,
+    /// Socket syscalls / ring submissions (receive and send): datagrams per syscall is the
+    /// batching the load reaches.
+    pub syscalls: AtomicU64,
+    /// UDP GSO super-datagrams sent, and the datagrams they carried.
+    pub gso_batches: AtomicU64,
+    pub gso_datagrams: AtomicU64,
 }
 
 impl WorkerStats {
@@ -128,6 +134,9 @@ impl WorkerStats {
             "notifications_dropped": get(&self.notifications_dropped),
             "io_errors": get(&self.io_errors),
             "commands_dropped": get(&self.commands_dropped),
+            "syscalls": get(&self.syscalls),
+            "gso_batches": get(&self.gso_batches),
+            "gso_datagrams": get(&self.gso_datagrams),
         })
     }
 }

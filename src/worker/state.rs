@@ -222,6 +222,9 @@ impl WorkerState {
             self.counters.notifications_dropped,
         );
         set(&self.stats.io_errors, self.counters.io_errors);
+        set(&self.stats.syscalls, io.syscalls);
+        set(&self.stats.gso_batches, io.gso_batches);
+        set(&self.stats.gso_datagrams, io.gso_datagrams);
     }
 
     /// Advance and poll every peer marked dirty (forwarded writes, keyframe requests, timers),

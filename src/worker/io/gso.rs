@@ -178,7 +178,10 @@ impl SendQueue {
         let errno = match result {
             Ok(()) => {
                 stats.datagrams_sent += segments;
-                stats.gso_batches += u64::from(group.uses_gso());
+                if group.uses_gso() {
+                    stats.gso_batches += 1;
+                    stats.gso_datagrams += segments;
+                }
                 return false;
             }
             Err(errno) => errno,

@@ -154,6 +154,8 @@ pub struct IoStats {
     pub send_errors: u64,
     /// Super-datagrams sent with a `UDP_SEGMENT` cmsg (two segments or more).
     pub gso_batches: u64,
+    /// Datagrams that left inside those super-datagrams.
+    pub gso_datagrams: u64,
     /// Syscalls made: `recvmmsg`, `sendmmsg`, `ppoll`, `read`, `sendto`, `io_uring_enter`.
     pub syscalls: u64,
     /// Times the io_uring multishot receive had ended (buffer ring ran dry) and was re-armed.
