@@ -122,7 +122,7 @@ impl Fanout {
         for write in writes.drain(..) {
             let index = (write.player.0 - 1) as usize;
             let slot = &mut self.players[index];
-            slot.write(write.mid, write.kind, write.write).unwrap();
+            slot.write(write.mid, write.kind, write.rtp).unwrap();
             slot.advance(self.now).unwrap();
             slot.poll(&mut self.sink, &mut self.effects).unwrap();
             self.effects.clear();

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use str0m::media::{MediaKind, Mid, Pt};
-use str0m::rtp::{RtpWrite, SeqNo};
 use webcall::peer::{PeerEnv, StreamTracks, TrackCodec};
 use webcall::room::rewrite::TrackRewriter;
+use webcall::room::OutgoingRtp;
 use webcall::worker::commands::{PeerId, PeerRole};
 use webcall::worker::peer_slot::{PeerSlot, PollEffects, TransmitSink};
 
@@ -108,8 +108,13 @@ fn rewrite_encrypt(c: &mut Criterion) {
                 seq += 1;
                 now += Duration::from_micros(100);
                 let r = rw.rewrite(seq, seq as u32 * 960, false).expect("forwarded");
-                let write = RtpWrite::new(r.pt, SeqNo::from(r.seq), r.ts, now, payload.clone()).marker(true);
-                slot.write(out.mid, kind, write).unwrap();
+                let rtp = OutgoingRtp {
+                    header: r,
+                    marker: true,
+                    arrival: now,
+                    payload: payload.clone(),
+                };
+                slot.write(out.mid, kind, rtp).unwrap();
                 slot.advance(now).unwrap();
                 slot.poll(&mut sink, &mut effects).unwrap();
                 effects.clear();

@@ -3,4 +3,4 @@
 pub mod rewrite;
 pub mod router;
 
-pub use router::{IncomingRtp, PlayerWrite, RouteError, Router};
+pub use router::{IncomingRtp, OutgoingRtp, PlayerWrite, RouteError, Router};

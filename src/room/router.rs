@@ -17,7 +17,7 @@ use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::rtp::{RtpPacket, RtpWrite};
 
-use super::rewrite::TrackRewriter;
+use super::rewrite::{Rewritten, TrackRewriter};
 use crate::peer::{StreamTracks, TrackCodec};
 use crate::worker::commands::PeerId;
 
@@ -71,12 +71,36 @@ impl From<&RtpPacket> for IncomingRtp {
     }
 }
 
-/// One packet to write on one player's outgoing track.
+/// One packet to write on one player's outgoing track. Kept small (the payload is shared):
+/// str0m's `RtpWrite` is several hundred bytes, so it is built only where it is consumed.
 pub struct PlayerWrite {
     pub player: PeerId,
     pub mid: Mid,
-    pub write: RtpWrite,
     pub kind: MediaKind,
+    pub rtp: OutgoingRtp,
+}
+
+/// A forwarded packet with the player's own header values.
+#[derive(Debug, Clone)]
+pub struct OutgoingRtp {
+    pub header: Rewritten,
+    pub marker: bool,
+    /// When the publisher's packet arrived (str0m's wallclock for sender reports).
+    pub arrival: Instant,
+    pub payload: Arc<[u8]>,
+}
+
+impl OutgoingRtp {
+    pub fn into_write(self) -> RtpWrite {
+        RtpWrite::new(
+            self.header.pt,
+            self.header.seq.into(),
+            self.header.ts,
+            self.arrival,
+            self.payload,
+        )
+        .marker(self.marker)
+    }
 }
 
 #[derive(Default)]
@@ -214,19 +238,16 @@ impl Router {
             if was_waiting {
                 opened += 1;
             }
-            let write = RtpWrite::new(
-                out_header.pt,
-                out_header.seq.into(),
-                out_header.ts,
-                packet.arrival,
-                packet.payload.clone(),
-            )
-            .marker(packet.marker);
             out.push(PlayerWrite {
                 player: *player,
                 mid: *mid,
-                write,
                 kind,
+                rtp: OutgoingRtp {
+                    header: out_header,
+                    marker: packet.marker,
+                    arrival: packet.arrival,
+                    payload: packet.payload.clone(),
+                },
             });
         }
         if opened > 0 {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::Ssrc;
 use str0m::{Event, Input, Output, Rtc};
 
 use super::commands::{PeerFailure, PeerId, PeerRole};
@@ -37,7 +37,17 @@ impl TransmitSink for SocketSink<'_> {
         self.io.queue_send(destination, datagram);
     }
 }
-use crate::room::IncomingRtp;
+use crate::room::{IncomingRtp, OutgoingRtp};
+
+/// A player's outgoing track as str0m knows it, found once: str0m's lookup by mid walks every
+/// send stream of the peer (cold memory on each forwarded packet), its lookup by SSRC hashes.
+#[derive(Debug, Clone, Copy)]
+struct TxTrack {
+    mid: Mid,
+    ssrc: Ssrc,
+    /// Video with an RTX stream to resend on (str0m panics on a nackable write without one).
+    nackable: bool,
+}
 
 /// Output of one poll that the worker acts on after the slot's borrow ends.
 #[derive(Default)]
@@ -73,6 +83,8 @@ pub struct PeerSlot {
     pub timer_armed: bool,
     /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
     pub dirty: bool,
+    /// Outgoing tracks written so far (a player has at most a video and an audio one).
+    tx_tracks: Vec<TxTrack>,
 }
 
 impl PeerSlot {
@@ -87,6 +99,7 @@ impl PeerSlot {
             next_timeout: now,
             timer_armed: false,
             dirty: false,
+            tx_tracks: Vec::new(),
         }
     }
 
@@ -139,16 +152,28 @@ impl PeerSlot {
     }
 
     /// Write one forwarded packet on the outgoing track at `mid`.
-    pub fn write(&mut self, mid: Mid, kind: MediaKind, write: RtpWrite) -> Result<(), PeerFailure> {
-        self.guarded(|rtc| {
+    pub fn write(&mut self, mid: Mid, kind: MediaKind, rtp: OutgoingRtp) -> Result<(), PeerFailure> {
+        let known = self.tx_tracks.iter().find(|track| track.mid == mid).copied();
+        let learned = self.guarded(|rtc| {
             let mut api = rtc.direct_api();
-            let Some(stream) = api.stream_tx_by_mid(mid, None) else {
-                return;
+            let track = match known {
+                Some(track) => track,
+                None => {
+                    let stream = api.stream_tx_by_mid(mid, None)?;
+                    TxTrack {
+                        mid,
+                        ssrc: stream.ssrc(),
+                        nackable: kind == MediaKind::Video && stream.rtx().is_some(),
+                    }
+                }
             };
-            // Only nackable with an RTX stream to resend on (str0m panics otherwise).
-            let nackable = kind == MediaKind::Video && stream.rtx().is_some();
-            stream.write_rtp(write.nackable(nackable));
-        })
+            if let Some(stream) = api.stream_tx(&track.ssrc) {
+                stream.write_rtp(rtp.into_write().nackable(track.nackable));
+            }
+            known.is_none().then_some(track)
+        })?;
+        self.tx_tracks.extend(learned);
+        Ok(())
     }
 
     pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {

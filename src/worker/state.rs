@@ -45,7 +45,8 @@ pub struct WorkerState {
     silence_timeout: Duration,
     notifications: Sender<Notification>,
     control_wakeup: Arc<Notify>,
-    peers: HashMap<PeerId, PeerSlot>,
+    /// Boxed: a slot holds a whole str0m `Rtc` (kilobytes), and the table keeps spare buckets.
+    peers: HashMap<PeerId, Box<PeerSlot>>,
     demux: Demux,
     router: Router,
     timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
@@ -130,7 +131,8 @@ impl WorkerState {
             }
         }
         self.demux.add_peer(peer, &local_ufrag);
-        self.peers.insert(peer, PeerSlot::new(peer, role, rtc, now));
+        self.peers
+            .insert(peer, Box::new(PeerSlot::new(peer, role, rtc, now)));
         self.mark_dirty(peer);
         self.flush_players(io, now);
     }
@@ -310,7 +312,7 @@ impl WorkerState {
             let Some(slot) = self.peers.get_mut(&write.player) else {
                 continue;
             };
-            match slot.write(write.mid, write.kind, write.write) {
+            match slot.write(write.mid, write.kind, write.rtp) {
                 Ok(()) => self.mark_dirty(write.player),
                 Err(failure) => self.fail_peer(write.player, failure),
             }
