@@ -43,7 +43,6 @@ use crate::room::{IncomingRtp, OutgoingRtp};
 /// send stream of the peer (cold memory on each forwarded packet), its lookup by SSRC hashes.
 #[derive(Debug, Clone, Copy)]
 struct TxTrack {
-    mid: Mid,
     ssrc: Ssrc,
     /// Video with an RTX stream to resend on (str0m panics on a nackable write without one).
     nackable: bool,
@@ -83,8 +82,9 @@ pub struct PeerSlot {
     pub timer_armed: bool,
     /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
     pub dirty: bool,
-    /// Outgoing tracks written so far (a player has at most a video and an audio one).
-    tx_tracks: Vec<TxTrack>,
+    /// Outgoing tracks written so far, by kind (a player has at most a video and an audio
+    /// one). Inline, not behind a pointer: it is read on every forwarded packet.
+    tx_tracks: [Option<TxTrack>; 2],
 }
 
 impl PeerSlot {
@@ -99,7 +99,7 @@ impl PeerSlot {
             next_timeout: now,
             timer_armed: false,
             dirty: false,
-            tx_tracks: Vec::new(),
+            tx_tracks: [None; 2],
         }
     }
 
@@ -153,7 +153,8 @@ impl PeerSlot {
 
     /// Write one forwarded packet on the outgoing track at `mid`.
     pub fn write(&mut self, mid: Mid, kind: MediaKind, rtp: OutgoingRtp) -> Result<(), PeerFailure> {
-        let known = self.tx_tracks.iter().find(|track| track.mid == mid).copied();
+        let kind_index = usize::from(kind == MediaKind::Video);
+        let known = self.tx_tracks[kind_index];
         let learned = self.guarded(|rtc| {
             let mut api = rtc.direct_api();
             let track = match known {
@@ -161,7 +162,6 @@ impl PeerSlot {
                 None => {
                     let stream = api.stream_tx_by_mid(mid, None)?;
                     TxTrack {
-                        mid,
                         ssrc: stream.ssrc(),
                         nackable: kind == MediaKind::Video && stream.rtx().is_some(),
                     }
@@ -172,7 +172,9 @@ impl PeerSlot {
             }
             known.is_none().then_some(track)
         })?;
-        self.tx_tracks.extend(learned);
+        if learned.is_some() {
+            self.tx_tracks[kind_index] = learned;
+        }
         Ok(())
     }
 

@@ -313,7 +313,12 @@ impl WorkerState {
                 continue;
             };
             match slot.write(write.mid, write.kind, write.rtp) {
-                Ok(()) => self.mark_dirty(write.player),
+                // `mark_dirty` inlined: the slot is in hand, no second lookup per packet.
+                Ok(()) if !slot.dirty => {
+                    slot.dirty = true;
+                    self.dirty.push(write.player);
+                }
+                Ok(()) => {}
                 Err(failure) => self.fail_peer(write.player, failure),
             }
         }
