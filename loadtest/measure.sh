@@ -9,6 +9,8 @@
 #
 # Builds the release binaries first (cargo build --release). Refuses to run on a busy
 # machine (less than 90 % idle over one second), as the figures would mean nothing.
+# WEBCALL_BIN=path measures another server build (say, a copy of an earlier commit's) with
+# the same load generator, for A/B runs; TAG=name adds "-name" to the report file names.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IO=uring
@@ -28,6 +30,7 @@ mkdir -p "$OUT"
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall --bin webcall
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall-loadtest
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+SERVER_BIN="${WEBCALL_BIN:-$BIN/webcall}"
 
 idle_pct() {
     local a b
@@ -43,14 +46,14 @@ for N in "${NS[@]}"; do
         exit 1
     fi
     DATA="$(mktemp -d)"
-    taskset -c 0 "$BIN/webcall" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --media-ip 127.0.0.1 \
+    taskset -c 0 "$SERVER_BIN" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --media-ip 127.0.0.1 \
         --media-port 32000 --workers 1 --io "$IO" --data-dir "$DATA" --peer-timeout 60 \
         --room-capacity 64 >"$DATA/server.log" 2>&1 &
     SERVER=$!
     sleep 0.7
-    JSON="$OUT/$IO-$N.json"
+    JSON="$OUT/$IO-$N${TAG:+-$TAG}.json"
     taskset -c 1 "$BIN/webcall-loadtest" --url ws://127.0.0.1:18080/ --server-pid "$SERVER" \
-        --subscribers "$N" --json "$JSON" "${EXTRA[@]}" >"$OUT/$IO-$N.txt" 2>&1 || true
+        --subscribers "$N" --json "$JSON" "${EXTRA[@]}" >"${JSON%.json}.txt" 2>&1 || true
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
     rm -rf "$DATA"
     python3 - "$JSON" <<'PY'

@@ -51,7 +51,10 @@ pub struct WorkerState {
     router: Router,
     timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
     dirty: Vec<PeerId>,
+    /// Forwarded packets of this loop turn, applied player by player in `flush_players`.
     writes: Vec<PlayerWrite>,
+    /// Scratch for grouping `writes` by player: (player, index into `writes`).
+    write_order: Vec<(PeerId, u32)>,
     effects: PollEffects,
     next_sweep: Instant,
     seed: u64,
@@ -82,6 +85,7 @@ impl WorkerState {
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             writes: Vec::new(),
+            write_order: Vec::new(),
             effects: PollEffects::default(),
             next_sweep: now + SILENCE_SWEEP_INTERVAL,
             seed: uuid::Uuid::new_v4().as_u64_pair().0 | 1,
@@ -229,12 +233,19 @@ impl WorkerState {
         set(&self.stats.gso_datagrams, io.gso_datagrams);
     }
 
-    /// Advance and poll every peer marked dirty (forwarded writes, keyframe requests, timers),
-    /// until none is left.
+    /// Apply this turn's forwarded writes, then advance and poll every peer marked dirty
+    /// (keyframe requests, timers), until nothing is left.
     pub fn flush_players(&mut self, io: &mut dyn DatagramIo, now: Instant) {
-        while let Some(peer) = self.dirty.pop() {
-            let Some(slot) = self.peers.get_mut(&peer) else {
+        loop {
+            if !self.writes.is_empty() {
+                self.apply_writes(io, now);
                 continue;
+            }
+            let Some(peer) = self.dirty.pop() else {
+                break;
+            };
+            let Some(slot) = self.peers.get_mut(&peer).filter(|slot| slot.dirty) else {
+                continue; // Gone, or already advanced and polled with its writes.
             };
             slot.dirty = false;
             match slot.advance(now) {
@@ -291,7 +302,6 @@ impl WorkerState {
                 for packet in effects.rtp.drain(..) {
                     self.router.forward(peer, &packet, &mut self.writes);
                 }
-                self.apply_writes();
                 if had_rtp {
                     self.request_keyframe_if_due(peer, now, false);
                 }
@@ -306,23 +316,38 @@ impl WorkerState {
         self.effects = effects;
     }
 
-    fn apply_writes(&mut self) {
-        let mut writes = std::mem::take(&mut self.writes);
-        for write in writes.drain(..) {
-            let Some(slot) = self.peers.get_mut(&write.player) else {
+    /// Every forwarded write queued this turn, grouped by player: each player's packets are
+    /// written, its clock advanced and its output polled in one go, so its `Rtc` (cold: one of
+    /// hundreds) is pulled into cache once per turn rather than once to write each packet and
+    /// again to send them. Order among one player's packets is kept.
+    fn apply_writes(&mut self, io: &mut dyn DatagramIo, now: Instant) {
+        let writes = std::mem::take(&mut self.writes);
+        let mut order = std::mem::take(&mut self.write_order);
+        order.clear();
+        order.extend((0u32..).zip(&writes).map(|(index, write)| (write.player, index)));
+        order.sort_unstable();
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(player, _)) = group.first() else {
                 continue;
             };
-            match slot.write(write.mid, write.kind, write.rtp) {
-                // `mark_dirty` inlined: the slot is in hand, no second lookup per packet.
-                Ok(()) if !slot.dirty => {
-                    slot.dirty = true;
-                    self.dirty.push(write.player);
-                }
-                Ok(()) => {}
-                Err(failure) => self.fail_peer(write.player, failure),
+            let Some(slot) = self.peers.get_mut(&player) else {
+                continue;
+            };
+            let written = group
+                .iter()
+                .filter_map(|&(_, index)| writes.get(index as usize))
+                .try_for_each(|write| slot.write(write.mid, write.kind, write.rtp.clone()));
+            slot.dirty = false;
+            match written.and_then(|()| slot.advance(now)) {
+                Ok(()) => self.poll_peer(io, player, now),
+                Err(failure) => self.fail_peer(player, failure),
             }
         }
+        let mut writes = writes;
+        writes.clear();
+        writes.append(&mut self.writes); // none expected: players do not forward
         self.writes = writes;
+        self.write_order = order;
     }
 
     fn request_keyframe_if_due(&mut self, publisher: PeerId, now: Instant, player_asked: bool) {
