@@ -22,6 +22,10 @@ use super::io::DatagramIo;
 /// Where a peer's outgoing datagrams go.
 pub trait TransmitSink {
     fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]);
+
+    /// `peer` now sends to `destination` (called when it changes, before the first datagram
+    /// there).
+    fn learn_destination(&mut self, _peer: PeerId, _destination: SocketAddr) {}
 }
 
 /// The worker's sink: queue on the socket, and route the destination's replies back to this
@@ -32,9 +36,12 @@ pub struct SocketSink<'a> {
 }
 
 impl TransmitSink for SocketSink<'_> {
-    fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]) {
-        self.demux.learn_addr(peer, destination);
+    fn transmit(&mut self, _peer: PeerId, destination: SocketAddr, datagram: &[u8]) {
         self.io.queue_send(destination, datagram);
+    }
+
+    fn learn_destination(&mut self, peer: PeerId, destination: SocketAddr) {
+        self.demux.learn_addr(peer, destination);
     }
 }
 use crate::room::{IncomingRtp, OutgoingRtp};
@@ -82,6 +89,8 @@ pub struct PeerSlot {
     pub timer_armed: bool,
     /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
     pub dirty: bool,
+    /// Where the `Rtc` last sent: the demultiplexer learns an address once, not per datagram.
+    sent_to: Option<SocketAddr>,
     /// Outgoing tracks written so far, by kind (a player has at most a video and an audio
     /// one). Inline, not behind a pointer: it is read on every forwarded packet.
     tx_tracks: [Option<TxTrack>; 2],
@@ -99,6 +108,7 @@ impl PeerSlot {
             next_timeout: now,
             timer_armed: false,
             dirty: false,
+            sent_to: None,
             tx_tracks: [None; 2],
         }
     }
@@ -194,13 +204,20 @@ impl PeerSlot {
     ) -> Result<(), PeerFailure> {
         let id = self.id;
         let mut connected = self.connected;
+        let mut sent_to = self.sent_to;
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
                 return Err(PeerFailure::Disconnected);
             }
             match rtc.poll_output() {
                 Ok(Output::Timeout(at)) => return Ok(at),
-                Ok(Output::Transmit(transmit)) => sink.transmit(id, transmit.destination, &transmit.contents),
+                Ok(Output::Transmit(transmit)) => {
+                    if sent_to != Some(transmit.destination) {
+                        sent_to = Some(transmit.destination);
+                        sink.learn_destination(id, transmit.destination);
+                    }
+                    sink.transmit(id, transmit.destination, &transmit.contents)
+                }
                 Ok(Output::Event(event)) => match event {
                     Event::Connected => {
                         connected = true;
@@ -217,6 +234,7 @@ impl PeerSlot {
             }
         })?;
         self.connected = connected;
+        self.sent_to = sent_to;
         self.next_timeout = result?;
         Ok(())
     }
