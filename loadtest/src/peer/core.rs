@@ -19,6 +19,7 @@ use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use super::codecs::{self, PayloadTypes, PlayCodecs};
+use super::loss::InjectedLoss;
 use super::outgoing::Outgoing;
 use super::recorder::{PeerStats, ReceivedPacket, Recorder};
 use crate::error::{Error, Result};
@@ -83,6 +84,8 @@ pub struct PeerCore {
     video_mid: Option<Mid>,
     stats: PeerStats,
     now: Instant,
+    /// Incoming video dropped on purpose (tests of the server's repairs).
+    injected_loss: Option<InjectedLoss>,
 }
 
 fn build(
@@ -135,6 +138,7 @@ impl PeerCore {
             video_mid: vmid,
             stats: PeerStats::default(),
             now,
+            injected_loss: None,
         };
         Ok((core, offer.to_sdp_string(), amid, vmid))
     }
@@ -185,6 +189,12 @@ impl PeerCore {
         Ok((core, sdp))
     }
 
+    /// Drop every `every`th incoming video RTP datagram before str0m sees it, as a lossy path
+    /// would; str0m NACKs the gaps and the server's retransmissions fill them.
+    pub fn inject_video_loss(&mut self, every: u32) {
+        self.injected_loss = Some(InjectedLoss::every(every));
+    }
+
     /// Applies the server's answer.
     pub fn accept_answer(&mut self, sdp: &str) -> Result<()> {
         let pending = self
@@ -202,6 +212,12 @@ impl PeerCore {
 
     /// Feeds one received datagram. Unparsable datagrams are ignored.
     pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> Result<()> {
+        if let Some(loss) = &mut self.injected_loss {
+            if loss.drops(data) {
+                self.stats.video_datagrams_dropped_on_purpose = loss.dropped();
+                return Ok(());
+            }
+        }
         let Ok(r) = Receive::new(Protocol::Udp, source, self.local, data) else {
             return Ok(());
         };

@@ -86,6 +86,7 @@ impl PeerCore {
             video_mid,
             stats: PeerStats::default(),
             now,
+            injected_loss: None,
         };
         Ok((core, answer.to_sdp_string()))
     }

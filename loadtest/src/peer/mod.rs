@@ -8,6 +8,7 @@
 pub mod codecs;
 pub mod core;
 mod driver;
+pub mod loss;
 mod outgoing;
 pub mod player;
 pub mod publisher;

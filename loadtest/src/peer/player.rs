@@ -37,6 +37,9 @@ pub struct PlayOptions {
     /// Keep the host candidate in the offer (false: strip it, as the SDK's offers have
     /// none and the ICE-lite server learns the address from connectivity checks).
     pub offer_candidates: bool,
+    /// Drop every Nth incoming video RTP datagram before the peer sees it (a lossy path),
+    /// so the server's retransmissions can be tested.
+    pub drop_video_every: Option<u32>,
 }
 
 impl PlayOptions {
@@ -51,7 +54,14 @@ impl PlayOptions {
             timeout: Duration::from_secs(10),
             offer_candidates: false,
             log_max: 200_000,
+            drop_video_every: None,
         }
+    }
+
+    /// Drops every `every`th incoming video RTP datagram (see [`PlayOptions::drop_video_every`]).
+    pub fn drop_video_every(mut self, every: u32) -> Self {
+        self.drop_video_every = Some(every);
+        self
     }
 
     /// Plays inside `room`.
@@ -102,8 +112,13 @@ impl Player {
             log_max: opts.log_max,
         };
         let (accept, pts, log_max) = (&opts.accept, &opts.payload_types, opts.log_max);
+        let drop_video_every = opts.drop_video_every;
         let inner = StreamPeer::start(session, params, |local, now| {
-            PeerCore::player(local, accept, pts, log_max, now)
+            let (mut core, offer) = PeerCore::player(local, accept, pts, log_max, now)?;
+            if let Some(every) = drop_video_every {
+                core.inject_video_loss(every);
+            }
+            Ok((core, offer))
         })
         .await?;
         Ok(Player { inner })

@@ -52,6 +52,10 @@ pub struct PeerStats {
     pub fir_sent: u64,
     /// Received packets dropped from the log because nobody drained it.
     pub log_dropped: u64,
+    /// Incoming video datagrams dropped on purpose ([`PlayOptions::drop_video_every`]) (player).
+    ///
+    /// [`PlayOptions::drop_video_every`]: crate::PlayOptions
+    pub video_datagrams_dropped_on_purpose: u64,
 }
 
 /// One received RTP packet, as the player saw it after SRTP.
