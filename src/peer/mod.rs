@@ -3,6 +3,7 @@
 
 mod answer_fixup;
 pub mod negotiate;
+pub mod rtx_history;
 pub mod sdp_scan;
 
 pub use negotiate::{

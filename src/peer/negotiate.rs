@@ -9,7 +9,7 @@
 //! `No common codecs`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
@@ -19,21 +19,13 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
+use super::rtx_history::{RTX_HISTORY_MIN, RTX_HISTORY_PACKETS_MAX};
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
-/// Video packets a player keeps for answering NACKs (about 430 bytes of header and metadata
-/// each: payloads are shared with the publisher's packet). The biggest per-player memory cost,
-/// so bounded by count and by age rather than str0m's 1000 packets and 3 s. str0m grows the
-/// history by a third whenever a burst would overwrite a packet younger than the age, so
-/// without this cap a 1.5 Mbit/s player ends at 150–200 slots (about 76 KiB) for the ~105
-/// packets 500 ms hold. 128 packets keep the full age up to about 2 Mbit/s of 1200-byte
-/// packets; above that the window shortens (about 300 ms at 4 Mbit/s).
-pub const VIDEO_RTX_HISTORY_PACKETS: usize = 128;
-/// How long a sent video packet stays available for retransmission: Janus's default NACK queue.
-/// A browser NACKs a gap one round trip after it, and asks again a round trip later; 500 ms
-/// covers both for round trips up to about 200 ms, and a repair older than that misses the
-/// receiver's jitter buffer anyway.
-pub const VIDEO_RTX_HISTORY_AGE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often a player's `Rtc` reports its send statistics, whose receiver-report round trip
+/// sizes the player's retransmission history ([`super::rtx_history`]). Browsers send a
+/// receiver report about once a second.
+pub const PLAYER_STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// str0m's own default: stop resending when retransmissions pass this share of what is sent.
 const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
@@ -242,6 +234,7 @@ fn build(
         .set_local_ice_credentials(creds)
         .set_dtls_cert(env.dtls_cert.clone())
         .set_extension_map(extension_map(direction))
+        .set_stats_interval((direction == Direction::Play).then_some(PLAYER_STATS_INTERVAL))
         .clear_codecs();
     for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
         let codec = str0m_codec(&track.name).ok_or(NegotiationError::NoCommonCodecs)?;
@@ -264,10 +257,8 @@ fn build(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
-    if let Some(video) = &tracks.video {
-        if let Some(stream) = rtc.direct_api().stream_tx_by_mid(video.mid, None) {
-            stream.set_rtx_cache(VIDEO_RTX_HISTORY_PACKETS, VIDEO_RTX_HISTORY_AGE, RTX_RATIO_CAP);
-        }
+    if let Some(video) = tracks.video.as_ref().filter(|_| direction == Direction::Play) {
+        set_rtx_history(&mut rtc, video.mid, RTX_HISTORY_MIN);
     }
     Ok(Negotiated {
         rtc,
@@ -275,6 +266,16 @@ fn build(
         local_ufrag,
         tracks,
     })
+}
+
+/// Size the retransmission history of the player's video track at `mid` (str0m drops what it
+/// held). A track without RTX keeps none.
+pub fn set_rtx_history(rtc: &mut Rtc, mid: Mid, window: Duration) {
+    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+        if stream.rtx().is_some() {
+            stream.set_rtx_cache(RTX_HISTORY_PACKETS_MAX, window, RTX_RATIO_CAP);
+        }
+    }
 }
 
 /// ICE ufrag/password characters (RFC 8445 ice-char: ALPHA / DIGIT / "+" / "/").

@@ -13,6 +13,7 @@ use std::time::Instant;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Ssrc;
+use str0m::stats::MediaEgressStats;
 use str0m::{Event, Input, Output, Rtc};
 
 use super::commands::{PeerFailure, PeerId, PeerRole};
@@ -44,7 +45,32 @@ impl TransmitSink for SocketSink<'_> {
         self.demux.learn_addr(peer, destination);
     }
 }
+use crate::peer::negotiate::set_rtx_history;
+use crate::peer::rtx_history::RtxHistory;
 use crate::room::{IncomingRtp, OutgoingRtp};
+
+/// Feed a player's video round trip to its history sizing, and resize str0m's history when the
+/// window changes (audio has no history; its reports are skipped).
+fn resize_rtx_history(rtc: &mut Rtc, history: &mut RtxHistory, stats: &MediaEgressStats) {
+    let Some(rtt) = stats.rtt else {
+        return;
+    };
+    let has_history = rtc
+        .direct_api()
+        .stream_tx_by_mid(stats.mid, None)
+        .is_some_and(|stream| stream.rtx().is_some());
+    if !has_history {
+        return;
+    }
+    if let Some(window) = history.on_rtt(rtt) {
+        tracing::debug!(
+            rtt_ms = rtt.as_millis(),
+            window_ms = window.as_millis(),
+            "retransmission history resized"
+        );
+        set_rtx_history(rtc, stats.mid, window);
+    }
+}
 
 /// A player's outgoing track as str0m knows it, found once: str0m's lookup by mid walks every
 /// send stream of the peer (cold memory on each forwarded packet), its lookup by SSRC hashes.
@@ -91,6 +117,8 @@ pub struct PeerSlot {
     pub dirty: bool,
     /// Where the `Rtc` last sent: the demultiplexer learns an address once, not per datagram.
     sent_to: Option<SocketAddr>,
+    /// A player's video retransmission history length, from its round trip.
+    rtx_history: RtxHistory,
     /// Outgoing tracks written so far, by kind (a player has at most a video and an audio
     /// one). Inline, not behind a pointer: it is read on every forwarded packet.
     tx_tracks: [Option<TxTrack>; 2],
@@ -109,6 +137,7 @@ impl PeerSlot {
             timer_armed: false,
             dirty: false,
             sent_to: None,
+            rtx_history: RtxHistory::default(),
             tx_tracks: [None; 2],
         }
     }
@@ -205,6 +234,7 @@ impl PeerSlot {
         let id = self.id;
         let mut connected = self.connected;
         let mut sent_to = self.sent_to;
+        let mut rtx_history = std::mem::take(&mut self.rtx_history);
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
                 return Err(PeerFailure::Disconnected);
@@ -225,6 +255,7 @@ impl PeerSlot {
                     }
                     Event::RtpPacket(packet) => effects.rtp.push(IncomingRtp::from(&packet)),
                     Event::KeyframeRequest(_) => effects.keyframe_requested = true,
+                    Event::MediaEgressStats(stats) => resize_rtx_history(rtc, &mut rtx_history, &stats),
                     _ => {}
                 },
                 Err(error) => {
@@ -232,7 +263,9 @@ impl PeerSlot {
                     return Err(PeerFailure::Disconnected);
                 }
             }
-        })?;
+        });
+        self.rtx_history = rtx_history;
+        let result = result?;
         self.connected = connected;
         self.sent_to = sent_to;
         self.next_timeout = result?;
