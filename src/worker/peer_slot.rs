@@ -4,7 +4,8 @@
 //! Driving contract (str0m's): after any `handle_input` or `write_rtp` the `Rtc` must be polled
 //! until it yields a timeout; [`PeerSlot::poll`] does exactly that and the worker calls it after
 //! every mutation (`receive`, `advance`, `write`). A slot that returned an error is dead: the
-//! worker removes it and never calls it again.
+//! worker removes it and never calls it again. A player's slot also sizes its `Rtc`'s
+//! retransmission history from the round trip its send statistics report.
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +20,9 @@ use str0m::{Event, Input, Output, Rtc};
 use super::commands::{PeerFailure, PeerId, PeerRole};
 use super::demux::Demux;
 use super::io::DatagramIo;
+use crate::peer::negotiate::set_rtx_history;
+use crate::peer::rtx_history::RtxHistory;
+use crate::room::{IncomingRtp, OutgoingRtp};
 
 /// Where a peer's outgoing datagrams go.
 pub trait TransmitSink {
@@ -45,9 +49,6 @@ impl TransmitSink for SocketSink<'_> {
         self.demux.learn_addr(peer, destination);
     }
 }
-use crate::peer::negotiate::set_rtx_history;
-use crate::peer::rtx_history::RtxHistory;
-use crate::room::{IncomingRtp, OutgoingRtp};
 
 /// Feed a player's video round trip to its history sizing, and resize str0m's history when the
 /// window changes (audio has no history; its reports are skipped).

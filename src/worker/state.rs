@@ -3,8 +3,8 @@
 //!
 //! Runs on its worker thread only. Invariants: a peer is in `peers`, `demux` and `router`
 //! together or in none; every mutation of a peer is followed by a poll (directly, or through the
-//! `dirty` list drained by `flush_players` in the same loop turn); notifications to control never
-//! block.
+//! `dirty` list and the turn's forwarded `writes`, both drained by `flush_players` in the same
+//! loop turn); notifications to control never block.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
