@@ -273,9 +273,48 @@ fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
             "socket buffers capped: raise net.core.rmem_max / wmem_max"
         );
     }
+    set_dont_fragment(&socket, config.bind.is_ipv6());
     socket.set_nonblocking(nonblocking)?;
     socket.bind(&config.bind.into())?;
     Ok(socket)
+}
+
+/// Send every datagram with the don't-fragment bit (`IP_PMTUDISC_PROBE`: set DF, but do not
+/// refuse sends from a cached path MTU; WebRTC keeps its packets under 1200-ish bytes itself).
+/// Besides being what a media path wants (no IP fragments), a DF datagram gets IP ID 0, which
+/// spares the kernel its shared IP-ID generator on every send. Best effort.
+fn set_dont_fragment(socket: &Socket, ipv6: bool) {
+    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| -> io::Result<()> {
+        // SAFETY: the option value is a live c_int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(socket),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    let result = if ipv6 {
+        // IPv4-mapped peers of a dual-stack socket take the IPv4 option; it may be refused.
+        let _ = set(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE);
+        set(
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_PROBE,
+        )
+    } else {
+        set(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE)
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not set don't-fragment on the media socket");
+    }
 }
 
 /// Whether the kernel knows `UDP_SEGMENT` (Linux 4.18+) on this socket.
