@@ -27,12 +27,13 @@ pub struct ServerProcess {
     pub data_dir: PathBuf,
 }
 
-fn free_tcp() -> Result<SocketAddr> {
+/// A free TCP port on 127.0.0.1 (best effort: free when asked).
+pub fn free_tcp() -> Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// A base port with `n` consecutive free UDP ports on 127.0.0.1 (best effort).
-fn free_udp_range(n: u16) -> Result<u16> {
+pub fn free_udp_range(n: u16) -> Result<u16> {
     for _ in 0..50 {
         let first = UdpSocket::bind("127.0.0.1:0")?;
         let base = first.local_addr()?.port();

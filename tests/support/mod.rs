@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use webcall_loadtest::server::{free_tcp, free_udp_range};
 use webcall_loadtest::wcs::messages::{ConnectionOptions, APP_DEFAULT};
 use webcall_loadtest::{
     AudioCodec, Kind, MediaCodec, Player, RawIncoming, ReceivedPacket, SessionConfig, VideoCodec, WcsSession,
@@ -121,8 +122,11 @@ impl Server {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let log_err = log.try_clone().map_err(|e| e.to_string())?;
-        let (http, https) = (free_tcp()?, free_tcp()?);
-        let media_port = free_udp_range(workers)?;
+        let (http, https) = (
+            free_tcp().map_err(|e| e.to_string())?,
+            free_tcp().map_err(|e| e.to_string())?,
+        );
+        let media_port = free_udp_range(workers).map_err(|e| e.to_string())?;
         let child = Command::new(env!("CARGO_BIN_EXE_webcall"))
             .args(["--http", &http.to_string(), "--https", &https.to_string()])
             .args(["--media-ip", "127.0.0.1", "--media-port", &media_port.to_string()])
@@ -313,29 +317,6 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn free_tcp() -> Result<SocketAddr, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())
-}
-
-/// A base port with `n` consecutive free UDP ports on 127.0.0.1.
-fn free_udp_range(n: u16) -> Result<u16, String> {
-    for _ in 0..50 {
-        let first = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let base = first.local_addr().map_err(|e| e.to_string())?.port();
-        if base.checked_add(n).is_none() {
-            continue;
-        }
-        let rest: std::io::Result<Vec<UdpSocket>> =
-            (1..n).map(|i| UdpSocket::bind(("127.0.0.1", base + i))).collect();
-        if rest.is_ok() {
-            return Ok(base);
-        }
-    }
-    Err(format!("no {n} consecutive free UDP ports"))
 }
 
 fn strip_ansi(text: &str) -> String {
