@@ -257,8 +257,13 @@ fn build(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
-    if let Some(video) = tracks.video.as_ref().filter(|_| direction == Direction::Play) {
-        set_rtx_history(&mut rtc, video.mid, RTX_HISTORY_MIN);
+    if direction == Direction::Play {
+        if let Some(video) = &tracks.video {
+            set_rtx_history(&mut rtc, video.mid, RTX_HISTORY_MIN);
+        }
+        if let Some(audio) = &tracks.audio {
+            drop_rtx_history(&mut rtc, audio.mid);
+        }
     }
     Ok(Negotiated {
         rtc,
@@ -272,9 +277,19 @@ fn build(
 /// held). A track without RTX keeps none.
 pub fn set_rtx_history(rtc: &mut Rtc, mid: Mid, window: Duration) {
     if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
-        if stream.rtx().is_some() {
-            stream.set_rtx_cache(RTX_HISTORY_PACKETS_MAX, window, RTX_RATIO_CAP);
+        match stream.rtx() {
+            Some(_) => stream.set_rtx_cache(RTX_HISTORY_PACKETS_MAX, window, RTX_RATIO_CAP),
+            None => stream.set_rtx_cache(0, Duration::ZERO, None),
         }
+    }
+}
+
+/// A track that is never resent (audio: Opus has no RTX here) keeps no history and no
+/// resend-ratio bookkeeping. str0m keeps both by default on every send stream: a second of
+/// per-packet byte counts (about 1.5 KB per audio track) updated on every packet sent.
+fn drop_rtx_history(rtc: &mut Rtc, mid: Mid) {
+    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+        stream.set_rtx_cache(0, Duration::ZERO, None);
     }
 }
 

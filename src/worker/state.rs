@@ -30,6 +30,12 @@ const SILENCE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(500);
 /// Data-path warnings (unroutable datagrams, I/O errors) are logged at most this often.
 const DATA_PATH_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Packets written into one player's `Rtc` before it is advanced and polled. str0m's send
+/// queue keeps the capacity of its largest backlog for the life of the peer (about 400 bytes a
+/// slot), so a turn that queued a keyframe burst for every player would leave each holding
+/// kilobytes; 8 still takes a whole ordinary frame (6 packets at 1.5 Mbit/s and 30 fps, plus
+/// audio) in one poll.
+const PLAYER_WRITES_PER_POLL_MAX: usize = 8;
 
 #[derive(Default, Debug, Clone, Copy)]
 pub struct WorkerCounters {
@@ -317,9 +323,10 @@ impl WorkerState {
     }
 
     /// Every forwarded write queued this turn, grouped by player: each player's packets are
-    /// written, its clock advanced and its output polled in one go, so its `Rtc` (cold: one of
-    /// hundreds) is pulled into cache once per turn rather than once to write each packet and
-    /// again to send them. Order among one player's packets is kept.
+    /// written, its clock advanced and its output polled in one go (in chunks of
+    /// [`PLAYER_WRITES_PER_POLL_MAX`]), so its `Rtc` (cold: one of hundreds) is pulled into
+    /// cache once per turn rather than once to write each packet and again to send them.
+    /// Order among one player's packets is kept.
     fn apply_writes(&mut self, io: &mut dyn DatagramIo, now: Instant) {
         let writes = std::mem::take(&mut self.writes);
         let mut order = std::mem::take(&mut self.write_order);
@@ -330,17 +337,19 @@ impl WorkerState {
             let Some(&(player, _)) = group.first() else {
                 continue;
             };
-            let Some(slot) = self.peers.get_mut(&player) else {
-                continue;
-            };
-            let written = group
-                .iter()
-                .filter_map(|&(_, index)| writes.get(index as usize))
-                .try_for_each(|write| slot.write(write.mid, write.kind, write.rtp.clone()));
-            slot.dirty = false;
-            match written.and_then(|()| slot.advance(now)) {
-                Ok(()) => self.poll_peer(io, player, now),
-                Err(failure) => self.fail_peer(player, failure),
+            for chunk in group.chunks(PLAYER_WRITES_PER_POLL_MAX) {
+                let Some(slot) = self.peers.get_mut(&player) else {
+                    break; // Failed on an earlier chunk.
+                };
+                let written = chunk
+                    .iter()
+                    .filter_map(|&(_, index)| writes.get(index as usize))
+                    .try_for_each(|write| slot.write(write.mid, write.kind, write.rtp.clone()));
+                slot.dirty = false;
+                match written.and_then(|()| slot.advance(now)) {
+                    Ok(()) => self.poll_peer(io, player, now),
+                    Err(failure) => self.fail_peer(player, failure),
+                }
             }
         }
         let mut writes = writes;
