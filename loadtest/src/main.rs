@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use webcall_loadtest::load::{self, LoadConfig, Scenario, Target};
+use webcall_loadtest::peer::KEYFRAME_FACTOR_MAX;
 use webcall_loadtest::VideoCodec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +59,9 @@ struct Args {
     /// Video bitrate per publisher, kbit/s.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u32,
+    /// Keyframe size in delta frames (1: every frame alike; browsers send 5-10).
+    #[arg(long, default_value_t = 1)]
+    keyframe_factor: u32,
     /// Largest video RTP payload, bytes (1150: about 1200-byte SRTP datagrams).
     #[arg(long, default_value_t = 1150)]
     payload: usize,
@@ -93,6 +97,7 @@ impl Args {
             Codec::Vp8 => VideoCodec::Vp8,
         };
         c.video_bitrate_bps = self.video_kbps.saturating_mul(1000);
+        c.keyframe_factor = self.keyframe_factor.clamp(1, KEYFRAME_FACTOR_MAX);
         c.payload_max = self.payload.clamp(64, 1400);
         c.decrypt_every = self.decrypt_every;
         c.server_pid = self.server_pid;

@@ -73,6 +73,8 @@ pub struct LoadConfig {
     pub video: VideoCodec,
     /// Video bitrate of each publisher.
     pub video_bitrate_bps: u32,
+    /// A keyframe's size in delta frames (1: all frames alike).
+    pub keyframe_factor: u32,
     /// Largest video RTP payload (1150 makes about 1200-byte SRTP datagrams).
     pub payload_max: usize,
     /// One subscriber in this many decrypts (delay, NACK, loss after NACK); 1: all; 0: none.
@@ -100,6 +102,7 @@ impl LoadConfig {
             concurrency: 64,
             video: VideoCodec::H264,
             video_bitrate_bps: 1_500_000,
+            keyframe_factor: 1,
             payload_max: 1150,
             decrypt_every: 1,
             server_pid: None,

@@ -156,6 +156,7 @@ fn media(cfg: &LoadConfig, video: bool) -> (PublisherMedia, LoadProfile) {
     };
     let profile = LoadProfile {
         video_bitrate_bps: cfg.video_bitrate_bps,
+        keyframe_factor: cfg.keyframe_factor,
         payload_max: cfg.payload_max,
         stamp: true,
     };

@@ -24,6 +24,8 @@ use crate::media::{audio, stamp, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOC
 
 /// Default longest gap between keyframes when nobody asks for one.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+/// Largest keyframe, in delta frames (a 1.5 Mbit/s keyframe of 32 frames is 200 kB).
+pub const KEYFRAME_FACTOR_MAX: u32 = 32;
 /// A schedule further behind than this skips ahead.
 pub const MAX_LAG: Duration = Duration::from_millis(200);
 
@@ -88,9 +90,12 @@ impl Track {
 /// Load-generation media: frames sized from a bitrate and send stamps in the payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadProfile {
-    /// Video bitrate in bits per second; every frame (keyframes too) gets
-    /// `bitrate / 8 / fps` bytes, rounded to whole payloads.
+    /// Video bitrate in bits per second; every delta frame gets `bitrate / 8 / fps` bytes,
+    /// rounded to whole payloads.
     pub video_bitrate_bps: u32,
+    /// A keyframe is this many delta frames (1: every frame the same size, so the rate is
+    /// exact; browsers' keyframes are 5–10 times a delta frame).
+    pub keyframe_factor: u32,
     /// Largest video RTP payload, in bytes.
     pub payload_max: usize,
     /// Write a send stamp (see `media::stamp`) into every payload that can carry one.
@@ -98,11 +103,17 @@ pub struct LoadProfile {
 }
 
 impl LoadProfile {
-    /// Coded bytes of one frame.
+    /// Coded bytes of one delta frame.
     pub fn frame_bytes(&self) -> usize {
         let per_frame = (self.video_bitrate_bps / 8 / VIDEO_FPS) as usize;
         let payload = self.payload_max.max(64);
         per_frame.div_ceil(payload).max(1) * payload - 8
+    }
+
+    /// Coded bytes of a keyframe.
+    pub fn keyframe_bytes(&self) -> usize {
+        let factor = self.keyframe_factor.clamp(1, KEYFRAME_FACTOR_MAX) as usize;
+        self.frame_bytes().saturating_add(8).saturating_mul(factor) - 8
     }
 }
 
@@ -212,7 +223,14 @@ impl Outgoing {
                 };
                 let keyframe = self.force_keyframe || periodic;
                 let frame = match &self.load {
-                    Some(p) => src.next_frame_sized(keyframe, p.frame_bytes(), p.payload_max),
+                    Some(p) => {
+                        let bytes = if keyframe {
+                            p.keyframe_bytes()
+                        } else {
+                            p.frame_bytes()
+                        };
+                        src.next_frame_sized(keyframe, bytes, p.payload_max)
+                    }
                     None => src.next_frame(keyframe),
                 };
                 let stamp_on = self.load.is_some_and(|p| p.stamp);
@@ -252,5 +270,29 @@ impl Outgoing {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyframes_are_whole_multiples_of_a_delta_frame() {
+        let profile = |keyframe_factor| LoadProfile {
+            video_bitrate_bps: 1_500_000,
+            keyframe_factor,
+            payload_max: 1150,
+            stamp: false,
+        };
+        // 1.5 Mbit/s at 30 fps: 6250 bytes, six 1150-byte payloads (the last 8 bytes short).
+        assert_eq!(profile(1).frame_bytes(), 6 * 1150 - 8);
+        assert_eq!(profile(1).keyframe_bytes(), profile(1).frame_bytes());
+        assert_eq!(profile(8).keyframe_bytes(), 48 * 1150 - 8);
+        assert_eq!(
+            profile(u32::MAX).keyframe_bytes(),
+            profile(KEYFRAME_FACTOR_MAX).keyframe_bytes(),
+            "clamped"
+        );
     }
 }
