@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use webcall_loadtest::load::{self, LoadConfig, Scenario, Target};
-use webcall_loadtest::peer::KEYFRAME_FACTOR_MAX;
 use webcall_loadtest::VideoCodec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,7 +96,7 @@ impl Args {
             Codec::Vp8 => VideoCodec::Vp8,
         };
         c.video_bitrate_bps = self.video_kbps.saturating_mul(1000);
-        c.keyframe_factor = self.keyframe_factor.clamp(1, KEYFRAME_FACTOR_MAX);
+        c.keyframe_factor = self.keyframe_factor;
         c.payload_max = self.payload.clamp(64, 1400);
         c.decrypt_every = self.decrypt_every;
         c.server_pid = self.server_pid;

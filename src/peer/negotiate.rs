@@ -258,11 +258,8 @@ fn build(
         .accept_offer(offer)
         .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
     if direction == Direction::Play {
-        if let Some(video) = &tracks.video {
-            set_rtx_history(&mut rtc, video.mid, RTX_HISTORY_MIN);
-        }
-        if let Some(audio) = &tracks.audio {
-            drop_rtx_history(&mut rtc, audio.mid);
+        for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
+            set_rtx_history(&mut rtc, track.mid, RTX_HISTORY_MIN);
         }
     }
     Ok(Negotiated {
@@ -273,23 +270,16 @@ fn build(
     })
 }
 
-/// Size the retransmission history of the player's video track at `mid` (str0m drops what it
-/// held). A track without RTX keeps none.
+/// Size the retransmission history of the player's track at `mid` (str0m drops what it held).
+/// A track without RTX (audio: Opus is never resent here) keeps no history and no
+/// resend-ratio bookkeeping; str0m keeps both by default on every send stream, a second of
+/// per-packet byte counts (about 1.5 KB per audio track) updated on every packet sent.
 pub fn set_rtx_history(rtc: &mut Rtc, mid: Mid, window: Duration) {
     if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
         match stream.rtx() {
             Some(_) => stream.set_rtx_cache(RTX_HISTORY_PACKETS_MAX, window, RTX_RATIO_CAP),
             None => stream.set_rtx_cache(0, Duration::ZERO, None),
         }
-    }
-}
-
-/// A track that is never resent (audio: Opus has no RTX here) keeps no history and no
-/// resend-ratio bookkeeping. str0m keeps both by default on every send stream: a second of
-/// per-packet byte counts (about 1.5 KB per audio track) updated on every packet sent.
-fn drop_rtx_history(rtc: &mut Rtc, mid: Mid) {
-    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
-        stream.set_rtx_cache(0, Duration::ZERO, None);
     }
 }
 

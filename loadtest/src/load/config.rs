@@ -73,7 +73,7 @@ pub struct LoadConfig {
     pub video: VideoCodec,
     /// Video bitrate of each publisher.
     pub video_bitrate_bps: u32,
-    /// A keyframe's size in delta frames (1: all frames alike).
+    /// A keyframe's size in delta frames (1: all frames alike; at most `KEYFRAME_FACTOR_MAX`).
     pub keyframe_factor: u32,
     /// Largest video RTP payload (1150 makes about 1200-byte SRTP datagrams).
     pub payload_max: usize,

@@ -18,7 +18,7 @@ pub(crate) mod stream;
 pub use codecs::{MediaCodec, PayloadTypes, PlayCodecs};
 pub use core::{install_crypto_provider, PeerCore, PeerOutput, PeerState, PublisherMedia};
 pub use driver::CLOSE_DRAIN;
-pub use outgoing::{LoadProfile, KEYFRAME_FACTOR_MAX, KEYFRAME_INTERVAL};
+pub use outgoing::{LoadProfile, KEYFRAME_INTERVAL};
 pub use player::{play, PlayOptions, Player};
 pub use publisher::{publish, room_stream_name, PublishOptions, Publisher};
 pub use recorder::{PeerStats, ReceivedPacket, TapPacket};
