@@ -15,6 +15,14 @@ enum Codec {
     Vp8,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Media {
+    /// Real VP8/H.264 and Opus, encoded once by ffmpeg and cached.
+    Clip,
+    /// Generated frames of exactly the bitrate's size (see --keyframe-factor).
+    Synthetic,
+}
+
 /// Load generator for webcall (and Janus): emulated browsers on the wire, one thread.
 #[derive(Debug, Parser)]
 #[command(name = "webcall-loadtest", version)]
@@ -58,7 +66,14 @@ struct Args {
     /// Video bitrate per publisher, kbit/s.
     #[arg(long, default_value_t = 1500)]
     video_kbps: u32,
-    /// Keyframe size in delta frames (1: every frame alike; browsers send 5-10).
+    /// What publishers send: real media encoded once by ffmpeg (needs ffmpeg the first
+    /// time), or synthetic frames of exactly the bitrate's size.
+    #[arg(long, value_enum, default_value = "clip")]
+    media: Media,
+    /// Where encoded clips are cached (default: $XDG_CACHE_HOME or ~/.cache, webcall-loadtest).
+    #[arg(long)]
+    media_dir: Option<PathBuf>,
+    /// Synthetic media: keyframe size in delta frames (1: every frame alike; browsers send 5-10).
     #[arg(long, default_value_t = 1)]
     keyframe_factor: u32,
     /// Largest video RTP payload, bytes (1150: about 1200-byte SRTP datagrams).
@@ -97,6 +112,15 @@ impl Args {
         };
         c.video_bitrate_bps = self.video_kbps.saturating_mul(1000);
         c.keyframe_factor = self.keyframe_factor;
+        c.media = match self.media {
+            Media::Clip => load::MediaSource::Clip {
+                cache_dir: self
+                    .media_dir
+                    .clone()
+                    .unwrap_or_else(webcall_loadtest::media::encode::default_cache_dir),
+            },
+            Media::Synthetic => load::MediaSource::Synthetic,
+        };
         c.payload_max = self.payload.clamp(64, 1400);
         c.decrypt_every = self.decrypt_every;
         c.server_pid = self.server_pid;

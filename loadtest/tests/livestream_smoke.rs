@@ -1,8 +1,9 @@
 //! A 5-second `livestream` load with a handful of subscribers against a real webcall server,
 //! so the load generator cannot rot. Builds nothing itself: starts `WEBCALL_BIN` (default:
 //! the workspace's `target/debug/webcall`, which `cargo test --workspace` builds for the
-//! server's own tests). Checks the report's stable keys and that packets were forwarded;
-//! never asserts timings.
+//! server's own tests). Checks the report's stable keys and that packets were forwarded,
+//! with real encoded clips (ffmpeg makes them on the first run) and synthetic frames; never
+//! asserts timings.
 
 use std::time::Duration;
 
@@ -71,6 +72,10 @@ fn livestream_five_seconds() {
         "the server pid was sampled"
     );
     assert!(json["latency_us_p50"].is_number(), "stamped payloads came back");
+    assert_eq!(
+        json["details"]["media"], "clip",
+        "real encoded media (ffmpeg, cached) by default"
+    );
 }
 
 #[test]
@@ -83,7 +88,10 @@ fn other_scenarios_forward() {
             c.publishers = 2;
             c.subscribers = 3;
         }),
-        (Scenario::Pairs, |c| c.rooms = 2),
+        (Scenario::Pairs, |c| {
+            c.rooms = 2;
+            c.media = load::MediaSource::Synthetic;
+        }),
     ];
     for (scenario, tweak) in runs {
         let json = run(&server, scenario, |c| {

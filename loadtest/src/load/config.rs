@@ -77,12 +77,38 @@ pub struct LoadConfig {
     pub keyframe_factor: u32,
     /// Largest video RTP payload (1150 makes about 1200-byte SRTP datagrams).
     pub payload_max: usize,
+    /// What publishers send.
+    pub media: MediaSource,
     /// One subscriber in this many decrypts (delay, NACK, loss after NACK); 1: all; 0: none.
     pub decrypt_every: usize,
     /// Server process to sample (CPU, PSS).
     pub server_pid: Option<u32>,
     /// Deadline of each signalling wait.
     pub timeout: Duration,
+}
+
+/// What publishers send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// Real VP8/H.264 and Opus, encoded once by ffmpeg at the load's bitrate and cached in
+    /// `cache_dir`; keyframes are as large as the encoder makes them.
+    Clip {
+        /// Where clips are kept between runs.
+        cache_dir: std::path::PathBuf,
+    },
+    /// Generated frames of exactly the bitrate's size (`keyframe_factor` sets keyframes),
+    /// with valid headers and filler: an exact, steady packet rate, no encoder needed.
+    Synthetic,
+}
+
+impl MediaSource {
+    /// Name in reports: `clip` or `synthetic`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MediaSource::Clip { .. } => "clip",
+            MediaSource::Synthetic => "synthetic",
+        }
+    }
 }
 
 impl LoadConfig {
@@ -104,6 +130,9 @@ impl LoadConfig {
             video_bitrate_bps: 1_500_000,
             keyframe_factor: 1,
             payload_max: 1150,
+            media: MediaSource::Clip {
+                cache_dir: crate::media::encode::default_cache_dir(),
+            },
             decrypt_every: 1,
             server_pid: None,
             timeout: Duration::from_secs(20),

@@ -32,6 +32,6 @@ pub mod slot;
 pub mod stats;
 pub mod udp;
 
-pub use config::{LoadConfig, Scenario, Target};
+pub use config::{LoadConfig, MediaSource, Scenario, Target};
 pub use report::Report;
 pub use run::{run, run_async};

@@ -81,6 +81,8 @@ pub struct Details {
     pub subscribers_receiving: usize,
     pub decrypting_subscribers: usize,
     pub video_bitrate_bps: u32,
+    /// What publishers sent: `clip` (real encoded media) or `synthetic`.
+    pub media: String,
     pub payload_max: usize,
     pub published_packets: u64,
     pub rtx_packets: u64,
@@ -161,6 +163,7 @@ impl Report {
                 subscribers_receiving: st.subscribers_receiving,
                 decrypting_subscribers: st.decrypting,
                 video_bitrate_bps: cfg.video_bitrate_bps,
+                media: cfg.media.name().to_string(),
                 payload_max: cfg.payload_max,
                 published_packets: st.delta.published,
                 rtx_packets: st.delta.rtx,
@@ -209,6 +212,10 @@ impl Report {
                 format!("{} / {}", self.subscribers, d.plays_requested),
             ),
             ("window", format!("{:.1} s", self.duration_s)),
+            (
+                "media",
+                format!("{}, {} kbit/s video", d.media, d.video_bitrate_bps / 1000),
+            ),
             (
                 "forwarded packets",
                 format!("{} ({:.0} pps)", self.forwarded_packets, self.forwarded_pps),

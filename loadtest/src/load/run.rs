@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::config::{LoadConfig, Target};
+use super::config::{LoadConfig, MediaSource, Target};
 use super::engine::EngineHandle;
 use super::janus;
 use super::janus_api::JanusConn;
@@ -20,6 +20,7 @@ use super::report::{Report, RunFacts};
 use super::scenario::{Plan, PublishPlan};
 use super::signal::{self, StreamSpec};
 use crate::error::{Error, Result};
+use crate::media::encode::{self, Clips, VideoSpec};
 use crate::media::AudioCodec;
 use crate::peer::{install_crypto_provider, LoadProfile, PayloadTypes, PlayCodecs, PublisherMedia};
 use crate::wcs::{SessionConfig, WcsSession};
@@ -28,6 +29,8 @@ use crate::wcs::{SessionConfig, WcsSession};
 const FIRST_MEDIA_WAIT: Duration = Duration::from_secs(10);
 /// Errors kept verbatim in the report.
 const ERRORS_KEPT: usize = 8;
+/// Picture size publishers announce and clips are encoded at (what 1.5 Mbit/s carries well).
+const VIDEO_SIZE: (u16, u16) = (1280, 720);
 
 /// Runs the load on a fresh current-thread runtime and returns the report.
 pub fn run(cfg: &LoadConfig) -> Result<Report> {
@@ -42,6 +45,7 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     install_crypto_provider();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let plan = Plan::build(cfg, tag.get(..6).unwrap_or("run"));
+    let clips = load_clips(cfg, &plan)?;
     let engine = EngineHandle::start()?;
     let server = |_: &str| cfg.server_pid.and_then(procstat::sample);
     let mem_empty = server("empty");
@@ -52,7 +56,7 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     let mut sessions: Vec<Option<Conn>> = vec![None; plan.sessions.len()];
     let mut feeds: Vec<Option<u64>> = vec![None; plan.publishes.len()];
     let pubs = stream::iter(plan.publishes.iter().enumerate())
-        .map(|(i, p)| start_publisher(cfg, &plan, &engine, i, p))
+        .map(|(i, p)| start_publisher(cfg, &plan, &engine, clips.as_ref(), i, p))
         .buffer_unordered(cfg.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
@@ -147,9 +151,25 @@ enum Conn {
     Janus(Arc<JanusConn>),
 }
 
-fn media(cfg: &LoadConfig, video: bool) -> (PublisherMedia, LoadProfile) {
+/// The clips of a clip load (encoded by ffmpeg on the first run that needs them).
+fn load_clips(cfg: &LoadConfig, plan: &Plan) -> Result<Option<Clips>> {
+    let MediaSource::Clip { cache_dir } = &cfg.media else {
+        return Ok(None);
+    };
+    let (width, height) = VIDEO_SIZE;
+    let video = plan.publishes.iter().any(|p| p.video).then_some(VideoSpec {
+        codec: cfg.video,
+        width,
+        height,
+        bitrate_bps: cfg.video_bitrate_bps,
+    });
+    encode::load_or_encode(cache_dir, video).map(Some)
+}
+
+fn media(cfg: &LoadConfig, video: bool, clips: Option<&Clips>) -> (PublisherMedia, LoadProfile) {
+    let (width, height) = VIDEO_SIZE;
     let media = PublisherMedia {
-        video: video.then_some((cfg.video, 1280, 720)),
+        video: video.then_some((cfg.video, width, height)),
         audio: Some(AudioCodec::Opus),
         payload_types: PayloadTypes::default(),
         keyframe_interval: None,
@@ -159,6 +179,7 @@ fn media(cfg: &LoadConfig, video: bool) -> (PublisherMedia, LoadProfile) {
         keyframe_factor: cfg.keyframe_factor,
         payload_max: cfg.payload_max,
         stamp: true,
+        clips: clips.cloned(),
     };
     (media, profile)
 }
@@ -191,6 +212,7 @@ async fn start_publisher(
     cfg: &LoadConfig,
     plan: &Plan,
     engine: &EngineHandle,
+    clips: Option<&Clips>,
     index: usize,
     p: &PublishPlan,
 ) -> Result<(usize, Conn, usize, Option<u64>)> {
@@ -198,7 +220,7 @@ async fn start_publisher(
     let conn = connect(cfg, plan, p.session).await?;
     let sp = plan.sessions.get(p.session);
     let room = sp.and_then(|s| s.room.as_deref());
-    let (media, profile) = media(cfg, p.video);
+    let (media, profile) = media(cfg, p.video, clips);
     let feed = match &conn {
         Conn::Wcs(session) => {
             let spec = StreamSpec {

@@ -9,7 +9,9 @@
 
 pub mod audio;
 pub mod bits;
+pub mod clip;
 pub mod detect;
+pub mod encode;
 pub mod h264;
 pub mod stamp;
 pub mod vp8;
@@ -70,6 +72,7 @@ pub struct VideoSource {
     frame_num: u32,
     idr_pic_id: u32,
     picture_id: u16,
+    clip_position: u64,
 }
 
 impl VideoSource {
@@ -84,6 +87,7 @@ impl VideoSource {
             frame_num: 0,
             idr_pic_id: 0,
             picture_id: 0,
+            clip_position: 0,
         }
     }
 
@@ -106,6 +110,34 @@ impl VideoSource {
             }
         };
         self.next_frame_sized(keyframe, size, MAX_RTP_PAYLOAD)
+    }
+
+    /// The next frame of a pre-encoded `clip` (of this source's codec), split into payloads
+    /// of at most `mtu` bytes. `restart` (a keyframe request) and the first frame start the
+    /// clip over from its keyframe, so the stream stays decodable; the end loops to the start.
+    pub fn next_clip_frame(&mut self, clip: &clip::VideoClip, restart: bool, mtu: usize) -> VideoFrame {
+        if restart || self.frames == 0 {
+            self.clip_position = 0;
+        }
+        self.frames += 1;
+        let Some(frame) = clip.frame(self.clip_position) else {
+            return VideoFrame {
+                packets: Vec::new(),
+                keyframe: false,
+            };
+        };
+        self.clip_position += 1;
+        let packets = match frame {
+            clip::ClipFrame::Vp8(data) => {
+                self.picture_id = (self.picture_id + 1) & 0x7fff;
+                vp8::packetize(data, self.picture_id, mtu)
+            }
+            clip::ClipFrame::H264(nals) => h264::packetize(nals, mtu),
+        };
+        VideoFrame {
+            packets,
+            keyframe: frame.is_keyframe(),
+        }
     }
 
     /// The next frame with about `size` bytes of coded data, split into payloads of at
@@ -162,5 +194,46 @@ mod tests {
             }
             assert_eq!(two, 2, "every 15th delta spans two packets");
         }
+    }
+
+    #[test]
+    fn clips_loop_and_restart_from_their_keyframe_on_request() {
+        let mut ivf = b"DKIF\0\0\x20\0VP80".to_vec();
+        ivf.resize(32, 0);
+        for frame in [vec![0x10; 2500], vec![0x11; 40], vec![0x11; 50]] {
+            ivf.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            ivf.extend_from_slice(&[0; 8]);
+            ivf.extend_from_slice(&frame);
+        }
+        let clip = clip::VideoClip::parse(VideoCodec::Vp8, &ivf).unwrap();
+        let mut src = VideoSource::new(VideoCodec::Vp8, 640, 480);
+        let sizes = |f: &VideoFrame| f.packets.iter().map(Vec::len).collect::<Vec<_>>();
+        let key = src.next_clip_frame(&clip, false, 1000);
+        assert!(key.keyframe);
+        assert_eq!(
+            sizes(&key),
+            vec![1000, 1000, 512],
+            "4-byte descriptor on each packet"
+        );
+        assert!(!src.next_clip_frame(&clip, false, 1000).keyframe);
+        assert!(
+            src.next_clip_frame(&clip, true, 1000).keyframe,
+            "a keyframe request restarts the clip"
+        );
+        let after_restart = src.next_clip_frame(&clip, false, 1000);
+        assert_eq!(
+            sizes(&after_restart),
+            vec![44],
+            "frame 1 follows the restarted keyframe"
+        );
+        assert_eq!(sizes(&src.next_clip_frame(&clip, false, 1000)), vec![54]);
+        assert!(
+            src.next_clip_frame(&clip, false, 1000).keyframe,
+            "the end loops to frame 0"
+        );
+        let ids: Vec<u8> = (0..3)
+            .map(|_| src.next_clip_frame(&clip, false, 1000).packets[0][3])
+            .collect();
+        assert_eq!(ids, vec![7, 8, 9], "picture IDs keep counting across loops");
     }
 }

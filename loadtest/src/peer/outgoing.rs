@@ -20,6 +20,7 @@ use str0m::Rtc;
 use super::codecs::{from_str0m, MediaCodec};
 use super::recorder::PeerStats;
 use crate::error::{Error, Result};
+use crate::media::encode::Clips;
 use crate::media::{audio, stamp, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
 
 /// Default longest gap between keyframes when nobody asks for one.
@@ -87,8 +88,9 @@ impl Track {
     }
 }
 
-/// Load-generation media: frames sized from a bitrate and send stamps in the payloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Load-generation media: pre-encoded clips (or frames sized from a bitrate) and send
+/// stamps in the payloads.
+#[derive(Debug, Clone)]
 pub struct LoadProfile {
     /// Video bitrate in bits per second; every delta frame gets `bitrate / 8 / fps` bytes,
     /// rounded to whole payloads.
@@ -100,6 +102,9 @@ pub struct LoadProfile {
     pub payload_max: usize,
     /// Write a send stamp (see `media::stamp`) into every payload that can carry one.
     pub stamp: bool,
+    /// Real media to send in a loop: the video clip (when its codec is the track's) replaces
+    /// the bitrate-sized frames and the Opus clip replaces the synthetic audio packets.
+    pub clips: Option<Clips>,
 }
 
 impl LoadProfile {
@@ -222,8 +227,14 @@ impl Outgoing {
                     (Some(_), None) => false,
                 };
                 let keyframe = self.force_keyframe || periodic;
-                let frame = match &self.load {
-                    Some(p) => {
+                let clip = self
+                    .load
+                    .as_ref()
+                    .and_then(|p| p.clips.as_ref()?.video.as_ref())
+                    .filter(|c| c.codec() == src.codec());
+                let frame = match (&self.load, clip) {
+                    (Some(p), Some(clip)) => src.next_clip_frame(clip, keyframe, p.payload_max),
+                    (Some(p), None) => {
                         let bytes = if keyframe {
                             p.keyframe_bytes()
                         } else {
@@ -231,9 +242,9 @@ impl Outgoing {
                         };
                         src.next_frame_sized(keyframe, bytes, p.payload_max)
                     }
-                    None => src.next_frame(keyframe),
+                    (None, _) => src.next_frame(keyframe),
                 };
-                let stamp_on = self.load.is_some_and(|p| p.stamp);
+                let stamp_on = self.load.as_ref().is_some_and(|p| p.stamp);
                 let ts = t
                     .ts_base
                     .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
@@ -259,8 +270,16 @@ impl Outgoing {
             while t.due(started, now) {
                 let step = audio::samples_per_packet(*codec);
                 let ts = t.ts_base.wrapping_add((t.index as u32).wrapping_mul(step));
-                let mut payload = audio::packet(*codec, t.index);
-                if self.load.is_some_and(|p| p.stamp) {
+                let clip = self
+                    .load
+                    .as_ref()
+                    .and_then(|p| p.clips.as_ref())
+                    .filter(|_| *codec == AudioCodec::Opus);
+                let mut payload = match clip {
+                    Some(c) => c.audio.packet(t.index).to_vec(),
+                    None => audio::packet(*codec, t.index),
+                };
+                if self.load.as_ref().is_some_and(|p| p.stamp) {
                     stamp::stamp_audio(&mut payload, now);
                 }
                 stats.payload_bytes_sent += payload.len() as u64;
@@ -284,6 +303,7 @@ mod tests {
             keyframe_factor,
             payload_max: 1150,
             stamp: false,
+            clips: None,
         };
         // 1.5 Mbit/s at 30 fps: 6250 bytes, six 1150-byte payloads (the last 8 bytes short).
         assert_eq!(profile(1).frame_bytes(), 6 * 1150 - 8);
