@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::engine::{EngineHandle, NewPeer};
 use super::janus_api::JanusConn;
-use super::slot::{PtMap, Role};
+use super::slot::{Measure, PtMap, Role};
 use crate::error::{Error, Result};
 use crate::peer::{LoadProfile, PeerCore, PlayCodecs, PublisherMedia};
 
@@ -108,7 +108,7 @@ pub async fn play(
     room: u64,
     feed: u64,
     accept: &PlayCodecs,
-    decrypt: bool,
+    measure: Measure,
     started: Instant,
 ) -> Result<()> {
     let h = conn.attach(PLUGIN).await?;
@@ -127,10 +127,13 @@ pub async fn play(
     };
     let offer = sdp_of(&attached)?;
     let local = engine.next_addr();
-    let (core, answer) = PeerCore::answerer(local, &offer, accept, 0, Instant::now())?;
+    let (mut core, answer) = PeerCore::answerer(local, &offer, accept, 0, Instant::now())?;
+    core.set_send_log(measure.send_log);
     engine.add(NewPeer {
         core,
-        role: Role::Subscriber { decrypt },
+        role: Role::Subscriber {
+            decrypt: measure.decrypt,
+        },
         local,
         started,
         pts: PtMap::from_sdp(&offer),

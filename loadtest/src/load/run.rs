@@ -19,8 +19,10 @@ use super::procstat::{self, ProcSample};
 use super::report::{Report, RunFacts};
 use super::scenario::{Plan, PublishPlan};
 use super::signal::{self, StreamSpec};
+use super::slot::Measure;
 use crate::error::{Error, Result};
 use crate::media::encode::{self, Clips, VideoSpec};
+use crate::media::send_log::SendLog;
 use crate::media::AudioCodec;
 use crate::peer::{install_crypto_provider, LoadProfile, PayloadTypes, PlayCodecs, PublisherMedia};
 use crate::wcs::{SessionConfig, WcsSession};
@@ -46,6 +48,12 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let plan = Plan::build(cfg, tag.get(..6).unwrap_or("run"));
     let clips = load_clips(cfg, &plan)?;
+    // Real clips carry no stamp: each publisher logs its sends for its subscribers.
+    let send_logs: Vec<Option<Arc<SendLog>>> = plan
+        .publishes
+        .iter()
+        .map(|_| clips.is_some().then(Arc::default))
+        .collect();
     let engine = EngineHandle::start()?;
     let server = |_: &str| cfg.server_pid.and_then(procstat::sample);
     let mem_empty = server("empty");
@@ -56,7 +64,13 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     let mut sessions: Vec<Option<Conn>> = vec![None; plan.sessions.len()];
     let mut feeds: Vec<Option<u64>> = vec![None; plan.publishes.len()];
     let pubs = stream::iter(plan.publishes.iter().enumerate())
-        .map(|(i, p)| start_publisher(cfg, &plan, &engine, clips.as_ref(), i, p))
+        .map(|(i, p)| {
+            let media = PublisherClips {
+                clips: clips.as_ref(),
+                send_log: send_logs.get(i).cloned().flatten(),
+            };
+            start_publisher(cfg, &plan, &engine, media, i, p)
+        })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
@@ -96,7 +110,13 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
         (*s, at, sessions.get(*s).cloned().flatten())
     });
     let results = stream::iter(groups)
-        .map(|(s, at, existing)| start_subscriber(cfg, &plan, &engine, &feeds, s, at, existing))
+        .map(|(s, at, existing)| {
+            let shared = Shared {
+                feeds: &feeds,
+                send_logs: &send_logs,
+            };
+            start_subscriber(cfg, &plan, &engine, shared, s, at, existing)
+        })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
@@ -166,7 +186,20 @@ fn load_clips(cfg: &LoadConfig, plan: &Plan) -> Result<Option<Clips>> {
     encode::load_or_encode(cache_dir, video).map(Some)
 }
 
-fn media(cfg: &LoadConfig, video: bool, clips: Option<&Clips>) -> (PublisherMedia, LoadProfile) {
+/// What one publisher sends from: the clips, if any, and where it logs its sends.
+struct PublisherClips<'a> {
+    clips: Option<&'a Clips>,
+    send_log: Option<Arc<SendLog>>,
+}
+
+/// What subscribers need of the publishers: Janus feed ids and send logs, by publish index.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    feeds: &'a [Option<u64>],
+    send_logs: &'a [Option<Arc<SendLog>>],
+}
+
+fn media(cfg: &LoadConfig, video: bool, sent: PublisherClips<'_>) -> (PublisherMedia, LoadProfile) {
     let (width, height) = VIDEO_SIZE;
     let media = PublisherMedia {
         video: video.then_some((cfg.video, width, height)),
@@ -178,8 +211,10 @@ fn media(cfg: &LoadConfig, video: bool, clips: Option<&Clips>) -> (PublisherMedi
         video_bitrate_bps: cfg.video_bitrate_bps,
         keyframe_factor: cfg.keyframe_factor,
         payload_max: cfg.payload_max,
-        stamp: true,
-        clips: clips.cloned(),
+        // Synthetic frames carry stamps in their filler; clips stay untouched and are logged.
+        stamp: sent.send_log.is_none(),
+        send_log: sent.send_log,
+        clips: sent.clips.cloned(),
     };
     (media, profile)
 }
@@ -212,7 +247,7 @@ async fn start_publisher(
     cfg: &LoadConfig,
     plan: &Plan,
     engine: &EngineHandle,
-    clips: Option<&Clips>,
+    sent: PublisherClips<'_>,
     index: usize,
     p: &PublishPlan,
 ) -> Result<(usize, Conn, usize, Option<u64>)> {
@@ -220,7 +255,7 @@ async fn start_publisher(
     let conn = connect(cfg, plan, p.session).await?;
     let sp = plan.sessions.get(p.session);
     let room = sp.and_then(|s| s.room.as_deref());
-    let (media, profile) = media(cfg, p.video, clips);
+    let (media, profile) = media(cfg, p.video, sent);
     let feed = match &conn {
         Conn::Wcs(session) => {
             let spec = StreamSpec {
@@ -245,7 +280,7 @@ async fn start_subscriber(
     cfg: &LoadConfig,
     plan: &Plan,
     engine: &EngineHandle,
-    feeds: &[Option<u64>],
+    shared: Shared<'_>,
     session: usize,
     at: Instant,
     existing: Option<Conn>,
@@ -281,6 +316,10 @@ async fn start_subscriber(
             false => PlayCodecs::only(None, Some(AudioCodec::Opus)),
         };
         let started = started.take().unwrap_or_else(Instant::now);
+        let measure = Measure {
+            decrypt: cfg.decrypts(i),
+            send_log: shared.send_logs.get(pl.stream).cloned().flatten(),
+        };
         let result = match &s {
             Conn::Wcs(session) => {
                 let spec = StreamSpec {
@@ -289,12 +328,12 @@ async fn start_subscriber(
                     timeout: cfg.timeout,
                     started,
                 };
-                signal::play(engine, session, spec, &accept, cfg.decrypts(i)).await
+                signal::play(engine, session, spec, &accept, measure).await
             }
-            Conn::Janus(j) => match feeds.get(pl.stream).copied().flatten() {
+            Conn::Janus(j) => match shared.feeds.get(pl.stream).copied().flatten() {
                 Some(feed) => {
                     let room = janus::room_id(&plan.tag, room);
-                    janus::play(engine, j, room, feed, &accept, cfg.decrypts(i), started).await
+                    janus::play(engine, j, room, feed, &accept, measure, started).await
                 }
                 None => Err(Error::Protocol(format!("{} was not published", publish.name))),
             },

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::engine::{EngineHandle, NewPeer};
-use super::slot::{PtMap, Role};
+use super::slot::{Measure, PtMap, Role};
 use crate::error::{Error, Result};
 use crate::peer::stream::strip_candidates;
 use crate::peer::{LoadProfile, PayloadTypes, PeerCore, PlayCodecs, PublisherMedia};
@@ -57,11 +57,17 @@ pub async fn play(
     session: &WcsSession,
     spec: StreamSpec<'_>,
     accept: &PlayCodecs,
-    decrypt: bool,
+    measure: Measure,
 ) -> Result<()> {
     let pts = PayloadTypes::default();
-    let make = |local: SocketAddr, now: Instant| PeerCore::player(local, accept, &pts, 0, now);
-    let role = Role::Subscriber { decrypt };
+    let role = Role::Subscriber {
+        decrypt: measure.decrypt,
+    };
+    let make = |local: SocketAddr, now: Instant| {
+        let (mut core, offer) = PeerCore::player(local, accept, &pts, 0, now)?;
+        core.set_send_log(measure.send_log);
+        Ok((core, offer))
+    };
     stream(
         engine,
         session,

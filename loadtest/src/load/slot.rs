@@ -3,18 +3,30 @@
 //! Owned by the engine thread. A subscriber measures every RTP datagram from its clear
 //! header (loss before NACK, reordering, RFC 3550 jitter, first-packet time); a decrypting
 //! subscriber also feeds RTP to its `Rtc` and reads the tap afterwards: packets str0m
-//! delivered (after RTX repair) give the loss after NACK, payload stamps give one-way delay.
+//! delivered (after RTX repair) give the loss after NACK, payload stamps (or, for real
+//! clips, the publisher's send log) give one-way delay.
 //! A non-decrypting subscriber hands only STUN, DTLS and RTCP to its `Rtc`, which keeps ICE
 //! consent alive at a fraction of the cost (what lets one core emulate thousands).
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
 use super::rxstats::{extend_seq, rtp_head, Jitter, SeqWindow};
+use crate::media::send_log::SendLog;
 use crate::media::{audio, stamp, AudioCodec, Kind, VIDEO_CLOCK_RATE};
 use crate::peer::{PayloadTypes, PeerCore};
+
+/// How a subscriber measures what it receives.
+#[derive(Debug, Clone, Default)]
+pub struct Measure {
+    /// Decrypt and measure delay and repaired loss (see [`Role::Subscriber`]).
+    pub decrypt: bool,
+    /// The send log of the publisher played, for payloads without a stamp (real clips).
+    pub send_log: Option<Arc<SendLog>>,
+}
 
 /// What a peer does in the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ pub mod clip;
 pub mod detect;
 pub mod encode;
 pub mod h264;
+pub mod send_log;
 pub mod stamp;
 pub mod vp8;
 

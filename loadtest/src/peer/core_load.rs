@@ -6,6 +6,7 @@
 //! driving contract of `core` applies unchanged.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::change::SdpOffer;
@@ -13,6 +14,7 @@ use str0m::media::{MediaKind, Mid};
 
 use super::{build, PeerCore, PeerState, PeerStats, Recorder};
 use crate::error::{Error, Result};
+use crate::media::send_log::SendLog;
 use crate::peer::codecs::{PayloadTypes, PlayCodecs};
 use crate::peer::outgoing::LoadProfile;
 use crate::peer::recorder::TapPacket;
@@ -41,6 +43,12 @@ impl PeerCore {
         if let Some(out) = &mut self.outgoing {
             out.load = Some(profile);
         }
+    }
+
+    /// Player: where to find send instants of payloads that carry no stamp (the send log of
+    /// the publisher this peer plays).
+    pub fn set_send_log(&mut self, log: Option<Arc<SendLog>>) {
+        self.recorder.send_log = log;
     }
 
     /// Player: keep a [`TapPacket`] for every received RTP packet until [`Self::drain_tap`].

@@ -20,7 +20,10 @@ use str0m::Rtc;
 use super::codecs::{from_str0m, MediaCodec};
 use super::recorder::PeerStats;
 use crate::error::{Error, Result};
+use std::sync::Arc;
+
 use crate::media::encode::Clips;
+use crate::media::send_log::SendLog;
 use crate::media::{audio, stamp, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
 
 /// Default longest gap between keyframes when nobody asks for one.
@@ -100,8 +103,12 @@ pub struct LoadProfile {
     pub keyframe_factor: u32,
     /// Largest video RTP payload, in bytes.
     pub payload_max: usize,
-    /// Write a send stamp (see `media::stamp`) into every payload that can carry one.
+    /// Write a send stamp (see `media::stamp`) into every payload that can carry one
+    /// (synthetic media, whose filler a stamp may overwrite).
     pub stamp: bool,
+    /// Record every payload's send instant here instead (real clips stay untouched; the
+    /// subscribers of this publisher look their payloads up).
+    pub send_log: Option<Arc<SendLog>>,
     /// Real media to send in a loop: the video clip (when its codec is the track's) replaces
     /// the bitrate-sized frames and the Opus clip replaces the synthetic audio packets.
     pub clips: Option<Clips>,
@@ -245,6 +252,7 @@ impl Outgoing {
                     (None, _) => src.next_frame(keyframe),
                 };
                 let stamp_on = self.load.as_ref().is_some_and(|p| p.stamp);
+                let send_log = self.load.as_ref().and_then(|p| p.send_log.as_deref());
                 let ts = t
                     .ts_base
                     .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
@@ -252,6 +260,9 @@ impl Outgoing {
                 for (i, mut payload) in frame.packets.into_iter().enumerate() {
                     if stamp_on {
                         stamp::stamp_video(src.codec(), &mut payload, now);
+                    }
+                    if let Some(log) = send_log {
+                        log.record(&payload, now);
                     }
                     stats.payload_bytes_sent += payload.len() as u64;
                     t.write(rtc, ts, now, payload, i == last)?;
@@ -282,6 +293,9 @@ impl Outgoing {
                 if self.load.as_ref().is_some_and(|p| p.stamp) {
                     stamp::stamp_audio(&mut payload, now);
                 }
+                if let Some(log) = self.load.as_ref().and_then(|p| p.send_log.as_deref()) {
+                    log.record(&payload, now);
+                }
                 stats.payload_bytes_sent += payload.len() as u64;
                 t.write(rtc, ts, now, payload, t.index == 0)?;
                 stats.audio_packets_sent += 1;
@@ -303,6 +317,7 @@ mod tests {
             keyframe_factor,
             payload_max: 1150,
             stamp: false,
+            send_log: None,
             clips: None,
         };
         // 1.5 Mbit/s at 30 fps: 6250 bytes, six 1150-byte payloads (the last 8 bytes short).

@@ -8,6 +8,7 @@
 //! nobody reads cannot grow without bound (counters keep counting).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
@@ -15,6 +16,7 @@ use str0m::rtp::RtpPacket;
 use str0m::Rtc;
 
 use super::codecs::{from_str0m, MediaCodec};
+use crate::media::send_log::SendLog;
 use crate::media::{detect, stamp, Kind};
 
 /// Payload bytes kept per received packet.
@@ -97,7 +99,8 @@ pub struct TapPacket {
     pub seq: u64,
     /// When str0m received it.
     pub arrival: Instant,
-    /// The publisher's send instant from the payload stamp, relative to `stamp::epoch`.
+    /// The publisher's send instant from the payload stamp or the publisher's send log,
+    /// relative to `stamp::epoch`.
     pub sent: Option<std::time::Duration>,
 }
 
@@ -109,6 +112,8 @@ pub(crate) struct Recorder {
     log_max: usize,
     last_keyframe: Option<(u32, u32)>,
     pub tap: Option<Vec<TapPacket>>,
+    /// The publisher's send log, for payloads without a stamp (real clips).
+    pub send_log: Option<Arc<SendLog>>,
 }
 
 impl Recorder {
@@ -119,6 +124,7 @@ impl Recorder {
             log_max,
             last_keyframe: None,
             tap: None,
+            send_log: None,
         }
     }
 
@@ -165,7 +171,8 @@ impl Recorder {
                 ssrc: *ssrc,
                 seq: *p.seq_no,
                 arrival: p.timestamp,
-                sent: stamp::read(payload),
+                sent: stamp::read(payload)
+                    .or_else(|| self.send_log.as_ref().and_then(|log| log.sent(payload))),
             });
         }
         if self.log.len() >= self.log_max {
