@@ -55,19 +55,7 @@ impl VideoSpec {
 
     fn ffmpeg_args(&self, out: &Path) -> Vec<String> {
         let kbps = (self.bitrate_bps / 1000).max(1);
-        let mut args: Vec<String> = [
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = strings(FFMPEG_GENERATED_INPUT);
         args.push(format!(
             "testsrc2=size={}x{}:rate={VIDEO_FPS}",
             self.width, self.height
@@ -91,7 +79,7 @@ impl VideoSpec {
             "-pix_fmt",
             "yuv420p",
         ];
-        args.extend(common.iter().map(|s| s.to_string()));
+        args.extend(strings(&common));
         let codec: &[&str] = match self.codec {
             VideoCodec::Vp8 => &[
                 "-c:v",
@@ -132,7 +120,7 @@ impl VideoSpec {
                 "h264",
             ],
         };
-        args.extend(codec.iter().map(|s| s.to_string()));
+        args.extend(strings(codec));
         args.push(out.display().to_string());
         args
     }
@@ -176,15 +164,8 @@ pub fn load_or_encode(dir: &Path, video: Option<VideoSpec>) -> Result<Clips> {
 fn opus_args(out: &Path) -> Vec<String> {
     let seconds = CLIP_SECONDS.to_string();
     let rate = format!("{}k", OPUS_BITRATE_BPS / 1000);
-    [
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
+    let mut args = strings(FFMPEG_GENERATED_INPUT);
+    args.extend(strings(&[
         // Pink noise never repeats a packet, like speech.
         "anoisesrc=color=pink:amplitude=0.1:sample_rate=48000",
         "-t",
@@ -201,11 +182,25 @@ fn opus_args(out: &Path) -> Vec<String> {
         "voip",
         "-f",
         "ogg",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(std::iter::once(out.display().to_string()))
-    .collect()
+    ]));
+    args.push(out.display().to_string());
+    args
+}
+
+/// ffmpeg's options before a generated (lavfi) input, which follows them.
+const FFMPEG_GENERATED_INPUT: &[&str] = &[
+    "-nostdin",
+    "-hide_banner",
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+];
+
+fn strings(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
 }
 
 fn read_clip(path: &Path) -> Result<Vec<u8>> {
