@@ -3,7 +3,8 @@
 //! Owns the RTP state of each outgoing track (payload type, extended sequence number,
 //! timestamp base) and the real-time schedule: video at [`VIDEO_FPS`] with a keyframe on
 //! the first frame, every keyframe interval ([`KEYFRAME_INTERVAL`] by default; `None`
-//! means only on request, like a browser) and on the next frame after a PLI/FIR;
+//! means only on request, like a browser) and on the next frame after a PLI/FIR (from a
+//! real clip: the clip starts over from its keyframe, and its own keyframes pass through);
 //! audio one packet per 20 ms. Time comes in as arguments (sans-IO). Invariants:
 //! - RTP timestamps derive from the frame/packet index, so they advance exactly with the
 //!   schedule; after a stall (> [`MAX_LAG`]) the schedule skips ahead instead of bursting;
@@ -11,6 +12,7 @@
 //!   repeat;
 //! - video packets are nackable only when the negotiated payload type has RTX.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::media::{Mid, Pt};
@@ -20,8 +22,6 @@ use str0m::Rtc;
 use super::codecs::{from_str0m, MediaCodec};
 use super::recorder::PeerStats;
 use crate::error::{Error, Result};
-use std::sync::Arc;
-
 use crate::media::encode::Clips;
 use crate::media::send_log::SendLog;
 use crate::media::{audio, stamp, AudioCodec, VideoCodec, VideoSource, VIDEO_CLOCK_RATE, VIDEO_FPS};
@@ -91,8 +91,8 @@ impl Track {
     }
 }
 
-/// Load-generation media: pre-encoded clips (or frames sized from a bitrate) and send
-/// stamps in the payloads.
+/// Load-generation media: pre-encoded clips (or frames sized from a bitrate), and how send
+/// instants reach the subscribers (stamps in synthetic payloads, a send log for clips).
 #[derive(Debug, Clone)]
 pub struct LoadProfile {
     /// Video bitrate in bits per second; every delta frame gets `bitrate / 8 / fps` bytes,
