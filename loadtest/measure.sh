@@ -10,7 +10,8 @@
 # Builds the release binaries first (cargo build --release). Refuses to run on a busy
 # machine (less than 90 % idle over one second), as the figures would mean nothing.
 # WEBCALL_BIN=path measures another server build (say, a copy of an earlier commit's) with
-# the same load generator, for A/B runs; TAG=name adds "-name" to the report file names.
+# the same load generator, for A/B runs; LOADTEST_BIN=path does the same for the load
+# generator; TAG=name adds "-name" to the report file names.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IO=uring
@@ -31,6 +32,7 @@ cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall --bi
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall-loadtest
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 SERVER_BIN="${WEBCALL_BIN:-$BIN/webcall}"
+LOADGEN_BIN="${LOADTEST_BIN:-$BIN/webcall-loadtest}"
 
 idle_pct() {
     local a b
@@ -52,7 +54,7 @@ for N in "${NS[@]}"; do
     SERVER=$!
     sleep 0.7
     JSON="$OUT/$IO-$N${TAG:+-$TAG}.json"
-    taskset -c 1 "$BIN/webcall-loadtest" --url ws://127.0.0.1:18080/ --server-pid "$SERVER" \
+    taskset -c 1 "$LOADGEN_BIN" --url ws://127.0.0.1:18080/ --server-pid "$SERVER" \
         --subscribers "$N" --json "$JSON" "${EXTRA[@]}" >"${JSON%.json}.txt" 2>&1 || true
     kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
     rm -rf "$DATA"

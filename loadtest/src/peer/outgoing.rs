@@ -135,6 +135,10 @@ pub(crate) struct Outgoing {
     video: Option<(Track, VideoSource)>,
     audio: Option<(Track, AudioCodec)>,
     started: Option<Instant>,
+    /// Delay from DTLS connected to the first frame, below one frame period: independent
+    /// senders (cameras, microphones) tick at unrelated phases, so publishers that connect
+    /// together must not send every frame at the same instant.
+    phase: Duration,
     last_keyframe: Option<Instant>,
     force_keyframe: bool,
     keyframe_interval: Option<Duration>,
@@ -155,6 +159,7 @@ impl Outgoing {
             video: video.map(|(mid, src)| (Track::new(mid, seed, vperiod), src)),
             audio: audio.map(|(mid, c)| (Track::new(mid, seed.rotate_left(29), aperiod), c)),
             started: None,
+            phase: Duration::from_nanos(seed.rotate_left(13) % vperiod.as_nanos().max(1) as u64),
             last_keyframe: None,
             force_keyframe: false,
             keyframe_interval,
@@ -198,9 +203,10 @@ impl Outgoing {
         Ok(())
     }
 
-    /// Starts the clock (on DTLS connected). Idempotent.
+    /// Starts the clock (on DTLS connected), the first packet due after this publisher's
+    /// phase. Idempotent.
     pub fn start(&mut self, now: Instant) {
-        self.started.get_or_insert(now);
+        self.started.get_or_insert(now + self.phase);
     }
 
     /// Sends a keyframe as the next video frame.
@@ -309,6 +315,26 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publishers_start_at_their_own_phase_within_a_frame() {
+        let now = Instant::now();
+        let frame = Duration::from_nanos(1_000_000_000 / u64::from(VIDEO_FPS));
+        let first_packet = |seed: u64| {
+            let mut out = Outgoing::new(None, Some((Mid::from("0"), AudioCodec::Opus)), None, seed);
+            assert_eq!(out.next_deadline(), None, "no clock before DTLS");
+            out.start(now);
+            out.start(now + Duration::from_secs(1));
+            out.next_deadline().unwrap().duration_since(now)
+        };
+        let phases: Vec<Duration> = (1..=8u64)
+            .map(|s| first_packet(s.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        assert!(phases.iter().all(|p| *p < frame), "{phases:?}");
+        let mut distinct = phases.clone();
+        distinct.dedup();
+        assert!(distinct.len() > 4, "publishers do not tick together: {phases:?}");
+    }
 
     #[test]
     fn keyframes_are_whole_multiples_of_a_delta_frame() {
