@@ -71,7 +71,10 @@ fn livestream_five_seconds() {
         json["server_cpu_seconds"].is_number(),
         "the server pid was sampled"
     );
-    assert!(json["latency_us_p50"].is_number(), "stamped payloads came back");
+    assert!(
+        json["latency_us_p50"].is_number(),
+        "payloads came back and were found in the publisher's send log"
+    );
     assert_eq!(
         json["details"]["media"], "clip",
         "real encoded media (ffmpeg, cached) by default"

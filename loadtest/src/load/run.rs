@@ -47,7 +47,7 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     install_crypto_provider();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let plan = Plan::build(cfg, tag.get(..6).unwrap_or("run"));
-    let clips = load_clips(cfg, &plan)?;
+    let clips = load_clips(cfg, &plan).await?;
     // Real clips carry no stamp: each publisher logs its sends for its subscribers.
     let send_logs: Vec<Option<Arc<SendLog>>> = plan
         .publishes
@@ -172,7 +172,7 @@ enum Conn {
 }
 
 /// The clips of a clip load (encoded by ffmpeg on the first run that needs them).
-fn load_clips(cfg: &LoadConfig, plan: &Plan) -> Result<Option<Clips>> {
+async fn load_clips(cfg: &LoadConfig, plan: &Plan) -> Result<Option<Clips>> {
     let MediaSource::Clip { cache_dir } = &cfg.media else {
         return Ok(None);
     };
@@ -183,7 +183,12 @@ fn load_clips(cfg: &LoadConfig, plan: &Plan) -> Result<Option<Clips>> {
         height,
         bitrate_bps: cfg.video_bitrate_bps,
     });
-    encode::load_or_encode(cache_dir, video).map(Some)
+    // ffmpeg may run for a second or two: off the caller's runtime thread.
+    let dir = cache_dir.clone();
+    tokio::task::spawn_blocking(move || encode::load_or_encode(&dir, video))
+        .await
+        .map_err(|e| Error::Media(format!("clip encoding stopped: {e}")))?
+        .map(Some)
 }
 
 /// What one publisher sends from: the clips, if any, and where it logs its sends.

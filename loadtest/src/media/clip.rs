@@ -103,10 +103,17 @@ pub struct AudioClip {
 
 impl AudioClip {
     /// Parses an Ogg Opus file.
+    /// Every packet must hold 20 ms of audio: the publisher sends one per 20 ms.
     pub fn parse_ogg_opus(bytes: &[u8]) -> Result<Self> {
         let packets = parse_ogg_opus(bytes)?;
         if packets.is_empty() {
             return Err(Error::Media("Opus clip has no audio packets".into()));
+        }
+        if let Some(odd) = packets.iter().find(|p| opus_packet_us(p) != Some(20_000)) {
+            return Err(Error::Media(format!(
+                "Opus clip has a packet of {:?} µs, not 20 ms",
+                opus_packet_us(odd)
+            )));
         }
         Ok(AudioClip { packets })
     }
@@ -214,6 +221,23 @@ fn parse_annex_b(b: &[u8]) -> Result<Vec<ClipFrame>> {
         ));
     }
     Ok(frames)
+}
+
+/// Audio duration of one Opus packet, in microseconds, from its TOC byte (RFC 6716 3.1).
+fn opus_packet_us(packet: &[u8]) -> Option<u32> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    let frame_us = match config {
+        0..=11 => [10_000, 20_000, 40_000, 60_000][usize::from(config % 4)],
+        12..=15 => [10_000, 20_000][usize::from(config % 2)],
+        _ => [2_500, 5_000, 10_000, 20_000][usize::from(config % 4)],
+    };
+    let frames = match toc & 0b11 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*packet.get(1)? & 0x3f),
+    };
+    Some(frame_us * frames)
 }
 
 /// Audio packets of an Ogg Opus stream (the `OpusHead` and `OpusTags` headers left out).
@@ -355,6 +379,22 @@ mod tests {
             ogg_page(&[&[0x78, 1, 2], &long, &[0x78, 3]]),
         ]
         .concat();
+        let forty_ms = [
+            ogg_page(&[b"OpusHead\x01\x01"]),
+            ogg_page(&[b"OpusTags...."]),
+            ogg_page(&[&[0x78 | 1, 1, 2]]),
+        ]
+        .concat();
+        assert!(
+            AudioClip::parse_ogg_opus(&forty_ms).is_err(),
+            "two 20 ms frames per packet"
+        );
+        assert_eq!(opus_packet_us(&[0x08]), Some(20_000), "SILK 20 ms");
+        assert_eq!(
+            opus_packet_us(&[0xfb, 0x03]),
+            Some(60_000),
+            "CELT 20 ms, code 3, M = 3"
+        );
         let clip = AudioClip::parse_ogg_opus(&file).unwrap();
         assert_eq!(clip.len(), 3);
         assert_eq!(clip.packet(0), &[0x78, 1, 2]);

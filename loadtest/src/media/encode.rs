@@ -1,8 +1,9 @@
 //! Making the pre-encoded clips with ffmpeg, once, and caching them on disk.
 //!
 //! Owns the encoder settings and the cache: a clip is named after everything that shapes it
-//! (codec, picture size, frame rate, bitrate, length), so a cached file is reused by every
-//! later run asking for the same media and a different request makes a new file. Runs on the
+//! (codec, picture size, frame rate, bitrate, length, and [`CLIP_SETTINGS_VERSION`] for the
+//! encoder settings), so a cached file is reused by every later run asking for the same media
+//! and a different request makes a new file. Runs on the
 //! thread that starts a load, before any peer exists. Invariants: a file is written under a
 //! temporary name and renamed into place, so a run (or a concurrent test) never reads half a
 //! clip; the encoder settings are those of a real-time WebRTC sender (no B-frames, no
@@ -22,6 +23,9 @@ use super::{VideoCodec, VIDEO_FPS};
 pub const CLIP_SECONDS: u32 = 10;
 /// Opus bitrate of the audio clip, a browser's default for a voice/camera call.
 pub const OPUS_BITRATE_BPS: u32 = 32_000;
+/// Bumped whenever the encoder settings below change, so a cache made with older settings
+/// is not reused (the version is part of every clip's file name).
+pub const CLIP_SETTINGS_VERSION: u32 = 1;
 /// Largest clip file read back: 10 s at 50 Mbit/s, far above any sensible load bitrate,
 /// so a wrong file in the cache cannot exhaust memory.
 pub const CLIP_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -46,7 +50,7 @@ impl VideoSpec {
             VideoCodec::H264 => ("h264", "h264"),
         };
         format!(
-            "{name}-{}x{}-{VIDEO_FPS}fps-{}kbps-{CLIP_SECONDS}s.{ext}",
+            "{name}-{}x{}-{VIDEO_FPS}fps-{}kbps-{CLIP_SECONDS}s-v{CLIP_SETTINGS_VERSION}.{ext}",
             self.width,
             self.height,
             self.bitrate_bps / 1000
@@ -138,27 +142,43 @@ pub struct Clips {
 /// Where clips are cached unless told otherwise: `$XDG_CACHE_HOME/webcall-loadtest`, else
 /// `~/.cache/webcall-loadtest`, else the system's temporary directory.
 pub fn default_cache_dir() -> PathBuf {
+    // The XDG spec says to ignore a relative (or empty) XDG_CACHE_HOME.
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("webcall-loadtest")
 }
 
 /// Loads the clips from `dir`, encoding (with ffmpeg) whichever is missing.
+/// Blocks for as long as ffmpeg runs (a second or two per missing clip).
 pub fn load_or_encode(dir: &Path, video: Option<VideoSpec>) -> Result<Clips> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|e| at_path(dir, e.into()))?;
     let video = match video {
         Some(spec) => {
             let path = ensure(dir, &spec.file_name(), |out| spec.ffmpeg_args(out))?;
-            Some(Arc::new(VideoClip::parse(spec.codec, &read_clip(&path)?)?))
+            let clip = read_clip(&path).and_then(|b| VideoClip::parse(spec.codec, &b));
+            Some(Arc::new(clip.map_err(|e| at_path(&path, e))?))
         }
         None => None,
     };
-    let name = format!("opus-{}kbps-{CLIP_SECONDS}s.ogg", OPUS_BITRATE_BPS / 1000);
+    let name = format!(
+        "opus-{}kbps-{CLIP_SECONDS}s-v{CLIP_SETTINGS_VERSION}.ogg",
+        OPUS_BITRATE_BPS / 1000
+    );
     let path = ensure(dir, &name, opus_args)?;
-    let audio = Arc::new(AudioClip::parse_ogg_opus(&read_clip(&path)?)?);
+    let audio = read_clip(&path).and_then(|b| AudioClip::parse_ogg_opus(&b));
+    let audio = Arc::new(audio.map_err(|e| at_path(&path, e))?);
     Ok(Clips { video, audio })
+}
+
+/// Names the file an error is about, and how to get a fresh one.
+fn at_path(path: &Path, error: Error) -> Error {
+    Error::Media(format!(
+        "{}: {error} (delete it to have ffmpeg make it again)",
+        path.display()
+    ))
 }
 
 fn opus_args(out: &Path) -> Vec<String> {
@@ -238,7 +258,10 @@ fn ensure(dir: &Path, name: &str, args: impl Fn(&Path) -> Vec<String>) -> Result
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    std::fs::rename(&partial, &path)?;
+    if let Err(e) = std::fs::rename(&partial, &path) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(at_path(&path, e.into()));
+    }
     Ok(path)
 }
 
@@ -254,13 +277,13 @@ mod tests {
             height: 720,
             bitrate_bps: 1_500_000,
         };
-        assert_eq!(spec.file_name(), "h264-1280x720-30fps-1500kbps-10s.h264");
+        assert_eq!(spec.file_name(), "h264-1280x720-30fps-1500kbps-10s-v1.h264");
         let vp8 = VideoSpec {
             codec: VideoCodec::Vp8,
             bitrate_bps: 800_000,
             ..spec
         };
-        assert_eq!(vp8.file_name(), "vp8-1280x720-30fps-800kbps-10s.ivf");
+        assert_eq!(vp8.file_name(), "vp8-1280x720-30fps-800kbps-10s-v1.ivf");
         let args = vp8.ffmpeg_args(Path::new("/x/out.ivf"));
         assert!(args.windows(2).any(|w| w == ["-b:v", "800k"]));
         assert!(

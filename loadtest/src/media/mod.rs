@@ -1,11 +1,14 @@
-//! Synthetic media: codec enums, per-frame video sources and audio payloads.
+//! Publishers' media: codec enums, per-frame video sources and audio payloads, synthetic or
+//! from real encoded clips ([`clip`], made by [`encode`]), and the send log that measures
+//! delay for clips ([`send_log`]) as stamps do for synthetic payloads ([`stamp`]).
 //!
 //! Owns the payload side of publishing, as pure code with no clock: [`VideoSource`] turns
-//! "next frame, keyframe or not" into the RTP payloads of that frame (1–3 packets, the
-//! last one to carry the marker bit), [`audio::packet`] gives one 20 ms packet. RTP
-//! headers (SSRC, sequence, timestamp, pacing) belong to the peer. Frame sizes follow a
-//! fixed pattern so runs are reproducible: keyframes about 1.8 kB (three packets), deltas
-//! 300–900 B (one packet) with every 15th delta at 1.5 kB (two packets).
+//! "next frame, keyframe or not" into the RTP payloads of that frame (the last one carries
+//! the marker bit), [`audio::packet`] gives one synthetic 20 ms packet. RTP headers (SSRC,
+//! sequence, timestamp, pacing) belong to the peer. Synthetic frame sizes follow a fixed
+//! pattern so runs are reproducible (keyframes about 1.8 kB in three packets, deltas
+//! 300–900 B with every 15th at 1.5 kB) unless sized from a bitrate; a clip's frames are
+//! the encoder's.
 
 pub mod audio;
 pub mod bits;
@@ -117,7 +120,9 @@ impl VideoSource {
     /// of at most `mtu` bytes. `restart` (a keyframe request) and the first frame start the
     /// clip over from its keyframe, so the stream stays decodable; the end loops to the start.
     pub fn next_clip_frame(&mut self, clip: &clip::VideoClip, restart: bool, mtu: usize) -> VideoFrame {
-        if restart || self.frames == 0 {
+        // A request right after the restart is already answered by the keyframe just sent;
+        // sending frame 0 twice in a row would repeat its picture identifiers.
+        if self.frames == 0 || (restart && self.clip_position != 1) {
             self.clip_position = 0;
         }
         self.frames += 1;
@@ -221,6 +226,12 @@ mod tests {
             src.next_clip_frame(&clip, true, 1000).keyframe,
             "a keyframe request restarts the clip"
         );
+        let again = src.next_clip_frame(&clip, true, 1000);
+        assert!(
+            !again.keyframe,
+            "a request right after the restart is already answered"
+        );
+        assert!(src.next_clip_frame(&clip, true, 1000).keyframe);
         let after_restart = src.next_clip_frame(&clip, false, 1000);
         assert_eq!(
             sizes(&after_restart),
@@ -235,6 +246,6 @@ mod tests {
         let ids: Vec<u8> = (0..3)
             .map(|_| src.next_clip_frame(&clip, false, 1000).packets[0][3])
             .collect();
-        assert_eq!(ids, vec![7, 8, 9], "picture IDs keep counting across loops");
+        assert_eq!(ids, vec![9, 10, 11], "picture IDs keep counting across loops");
     }
 }

@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 
 use super::stamp;
 
-/// How long a send is remembered: far beyond any delay worth measuring, far below a clip's
-/// length, so a looped clip never answers for its previous round.
-pub const SEND_LOG_AGE: Duration = Duration::from_secs(2);
+/// How long a send is remembered: beyond the delays of a saturated server (seconds), below
+/// half a clip's length, so a looped clip never answers for its previous round. A packet
+/// later than this gives no delay sample (the report's `latency_samples` falls short of
+/// `decrypted_packets`).
+pub const SEND_LOG_AGE: Duration = Duration::from_secs(4);
+const _: () = assert!(SEND_LOG_AGE.as_secs() < super::encode::CLIP_SECONDS as u64 / 2);
 /// Bytes hashed from each end of a payload: enough to tell apart every packet of a clip (VP8
 /// packets start with a per-frame picture ID; the rest is entropy-coded data).
 const FINGERPRINT_EDGE_BYTES: usize = 64;

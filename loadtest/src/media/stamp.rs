@@ -6,10 +6,9 @@
 //! both ends. The SFU forwards payloads untouched, so the stamp survives forwarding.
 //! Invariants: a stamp never touches the bytes a depacketizer or keyframe detector reads
 //! (the H.264 NAL/FU headers, the VP8 descriptor and frame tag, the Opus TOC): payloads too
-//! short or of a kind where the tail matters (STAP-A) are left unstamped. On real encoded
-//! clips the stamp replaces the last bytes of coded data: packet sizes, headers and keyframes
-//! stay those of the encoder, but a decoder would show damage (no SFU decodes, so the load is
-//! the same).
+//! short or of a kind where the tail matters (STAP-A) are left unstamped. Only synthetic
+//! payloads are stamped (the bytes overwritten are filler); real clips stay untouched and
+//! their delay comes from the publisher's `send_log`.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
