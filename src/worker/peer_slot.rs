@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::Ssrc;
+use str0m::rtp::{Ssrc, StreamTx};
 use str0m::stats::MediaEgressStats;
 use str0m::{Event, Input, Output, Rtc};
 
@@ -191,30 +191,47 @@ impl PeerSlot {
         }
     }
 
-    /// Write one forwarded packet on the outgoing track at `mid`.
+    /// Write one forwarded packet on the outgoing track of its kind.
     pub fn write(&mut self, mid: Mid, kind: MediaKind, rtp: OutgoingRtp) -> Result<(), PeerFailure> {
-        let kind_index = usize::from(kind == MediaKind::Video);
-        let known = self.tx_tracks[kind_index];
-        let learned = self.guarded(|rtc| {
+        self.write_batch(std::iter::once((mid, kind, rtp)))
+    }
+
+    /// Write forwarded packets, in order, each on the outgoing track of its kind: one unwind
+    /// guard for the batch and one send-stream lookup (a hash probe into cold memory) per run
+    /// of packets of one kind, not per packet; a frame's packets come in a run.
+    pub fn write_batch(
+        &mut self,
+        writes: impl IntoIterator<Item = (Mid, MediaKind, OutgoingRtp)>,
+    ) -> Result<(), PeerFailure> {
+        let mut tracks = self.tx_tracks;
+        self.guarded(|rtc| {
             let mut api = rtc.direct_api();
-            let track = match known {
-                Some(track) => track,
-                None => {
-                    let stream = api.stream_tx_by_mid(mid, None)?;
-                    TxTrack {
-                        ssrc: stream.ssrc(),
-                        nackable: kind == MediaKind::Video && stream.rtx().is_some(),
+            // The stream the previous packet went to: (kind index, stream, nackable).
+            let mut current: Option<(usize, &mut StreamTx, bool)> = None;
+            for (mid, kind, rtp) in writes {
+                let kind_index = usize::from(kind == MediaKind::Video);
+                if current.as_ref().map(|c| c.0) != Some(kind_index) {
+                    let track = tracks.get(kind_index).copied().flatten().or_else(|| {
+                        let stream = api.stream_tx_by_mid(mid, None)?;
+                        Some(TxTrack {
+                            ssrc: stream.ssrc(),
+                            nackable: kind == MediaKind::Video && stream.rtx().is_some(),
+                        })
+                    });
+                    if let Some(slot) = tracks.get_mut(kind_index) {
+                        *slot = track;
                     }
+                    current = track.and_then(|t| {
+                        let stream = api.stream_tx(&t.ssrc)?;
+                        Some((kind_index, stream, t.nackable))
+                    });
                 }
-            };
-            if let Some(stream) = api.stream_tx(&track.ssrc) {
-                stream.write_rtp(rtp.into_write().nackable(track.nackable));
+                if let Some((_, stream, nackable)) = current.as_mut() {
+                    stream.write_rtp(rtp.into_write().nackable(*nackable));
+                }
             }
-            known.is_none().then_some(track)
         })?;
-        if learned.is_some() {
-            self.tx_tracks[kind_index] = learned;
-        }
+        self.tx_tracks = tracks;
         Ok(())
     }
 

@@ -341,10 +341,12 @@ impl WorkerState {
                 let Some(slot) = self.peers.get_mut(&player) else {
                     break; // Failed on an earlier chunk.
                 };
-                let written = chunk
-                    .iter()
-                    .filter_map(|&(_, index)| writes.get(index as usize))
-                    .try_for_each(|write| slot.write(write.mid, write.kind, write.rtp.clone()));
+                let written = slot.write_batch(
+                    chunk
+                        .iter()
+                        .filter_map(|&(_, index)| writes.get(index as usize))
+                        .map(|write| (write.mid, write.kind, write.rtp.clone())),
+                );
                 slot.dirty = false;
                 match written.and_then(|()| slot.advance(now)) {
                     Ok(()) => self.poll_peer(io, player, now),
