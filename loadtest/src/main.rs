@@ -73,6 +73,10 @@ struct Args {
     /// Where encoded clips are cached (default: $XDG_CACHE_HOME or ~/.cache, webcall-loadtest).
     #[arg(long)]
     media_dir: Option<PathBuf>,
+    /// Pace video like a browser: a frame's packets leave at F times the bitrate (Chrome: 2.5)
+    /// instead of all at the frame's instant; 0: bursts.
+    #[arg(long, default_value_t = 0.0)]
+    pace_factor: f64,
     /// Synthetic media: keyframe size in delta frames (1: every frame alike; browsers send 5-10).
     #[arg(long, default_value_t = 1)]
     keyframe_factor: u32,
@@ -122,6 +126,7 @@ impl Args {
             Media::Synthetic => load::MediaSource::Synthetic,
         };
         c.payload_max = self.payload.clamp(64, 1400);
+        c.pacing_factor = (self.pace_factor > 0.0).then_some(self.pace_factor.min(100.0));
         c.decrypt_every = self.decrypt_every;
         c.server_pid = self.server_pid;
         c.timeout = Duration::from_secs_f64(self.timeout.max(1.0));

@@ -86,7 +86,10 @@ fn other_scenarios_forward() {
     let server = server();
     type Tweak = fn(&mut LoadConfig);
     let runs: [(Scenario, Tweak); 3] = [
-        (Scenario::Meeting, |c| c.participants = 3),
+        (Scenario::Meeting, |c| {
+            c.participants = 3;
+            c.pacing_factor = Some(webcall_loadtest::peer::pacer::BROWSER_PACING_FACTOR);
+        }),
         (Scenario::AudioRoom, |c| {
             c.publishers = 2;
             c.subscribers = 3;

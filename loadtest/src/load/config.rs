@@ -79,6 +79,9 @@ pub struct LoadConfig {
     pub payload_max: usize,
     /// What publishers send.
     pub media: MediaSource,
+    /// Publishers pace video like a browser at this multiple of the bitrate; `None`: each
+    /// frame leaves as one burst at its instant.
+    pub pacing_factor: Option<f64>,
     /// One subscriber in this many decrypts (delay, NACK, loss after NACK); 1: all; 0: none.
     pub decrypt_every: usize,
     /// Server process to sample (CPU, PSS).
@@ -133,6 +136,7 @@ impl LoadConfig {
             media: MediaSource::Clip {
                 cache_dir: crate::media::encode::default_cache_dir(),
             },
+            pacing_factor: None,
             decrypt_every: 1,
             server_pid: None,
             timeout: Duration::from_secs(20),

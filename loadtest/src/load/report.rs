@@ -83,6 +83,8 @@ pub struct Details {
     pub video_bitrate_bps: u32,
     /// What publishers sent: `clip` (real encoded media) or `synthetic`.
     pub media: String,
+    /// Video pacing as a multiple of the bitrate; `null`: one burst per frame.
+    pub pacing_factor: Option<f64>,
     pub payload_max: usize,
     pub published_packets: u64,
     pub rtx_packets: u64,
@@ -164,6 +166,7 @@ impl Report {
                 decrypting_subscribers: st.decrypting,
                 video_bitrate_bps: cfg.video_bitrate_bps,
                 media: cfg.media.name().to_string(),
+                pacing_factor: cfg.pacing_factor,
                 payload_max: cfg.payload_max,
                 published_packets: st.delta.published,
                 rtx_packets: st.delta.rtx,
@@ -214,7 +217,15 @@ impl Report {
             ("window", format!("{:.1} s", self.duration_s)),
             (
                 "media",
-                format!("{}, {} kbit/s video", d.media, d.video_bitrate_bps / 1000),
+                format!(
+                    "{}, {} kbit/s video, {}",
+                    d.media,
+                    d.video_bitrate_bps / 1000,
+                    d.pacing_factor
+                        .map_or("a burst per frame".to_string(), |f| format!(
+                            "paced at {f}× the bitrate"
+                        ))
+                ),
             ),
             (
                 "forwarded packets",

@@ -220,6 +220,7 @@ fn media(cfg: &LoadConfig, video: bool, sent: PublisherClips<'_>) -> (PublisherM
         stamp: sent.send_log.is_none(),
         send_log: sent.send_log,
         clips: sent.clips.cloned(),
+        pacing_factor: cfg.pacing_factor,
     };
     (media, profile)
 }

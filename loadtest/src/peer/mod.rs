@@ -10,6 +10,7 @@ pub mod core;
 mod driver;
 pub mod loss;
 mod outgoing;
+pub mod pacer;
 pub mod player;
 pub mod publisher;
 pub mod recorder;

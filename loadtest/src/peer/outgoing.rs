@@ -20,6 +20,7 @@ use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::Rtc;
 
 use super::codecs::{from_str0m, MediaCodec};
+use super::pacer::VideoPacer;
 use super::recorder::PeerStats;
 use crate::error::{Error, Result};
 use crate::media::encode::Clips;
@@ -112,6 +113,9 @@ pub struct LoadProfile {
     /// Real media to send in a loop: the video clip (when its codec is the track's) replaces
     /// the bitrate-sized frames and the Opus clip replaces the synthetic audio packets.
     pub clips: Option<Clips>,
+    /// Pace video like a browser: a frame's packets leave at this multiple of the bitrate
+    /// (Chrome: [`super::pacer::BROWSER_PACING_FACTOR`]) instead of all at the frame's instant.
+    pub pacing_factor: Option<f64>,
 }
 
 impl LoadProfile {
@@ -139,6 +143,8 @@ pub(crate) struct Outgoing {
     /// senders (cameras, microphones) tick at unrelated phases, so publishers that connect
     /// together must not send every frame at the same instant.
     phase: Duration,
+    /// Video packets coded but not yet sent, when the load paces like a browser.
+    pacer: Option<VideoPacer>,
     last_keyframe: Option<Instant>,
     force_keyframe: bool,
     keyframe_interval: Option<Duration>,
@@ -160,6 +166,7 @@ impl Outgoing {
             audio: audio.map(|(mid, c)| (Track::new(mid, seed.rotate_left(29), aperiod), c)),
             started: None,
             phase: Duration::from_nanos(seed.rotate_left(13) % vperiod.as_nanos().max(1) as u64),
+            pacer: None,
             last_keyframe: None,
             force_keyframe: false,
             keyframe_interval,
@@ -224,7 +231,8 @@ impl Outgoing {
         let started = self.started.filter(|_| self.sending)?;
         let v = self.video.as_ref().map(|(t, _)| t.next_at(started));
         let a = self.audio.as_ref().map(|(t, _)| t.next_at(started));
-        v.into_iter().chain(a).min()
+        let paced = self.pacer.as_ref().and_then(VideoPacer::next_at);
+        v.into_iter().chain(a).chain(paced).min()
     }
 
     /// Writes every packet due at `now`.
@@ -262,22 +270,25 @@ impl Outgoing {
                     }
                     (None, _) => src.next_frame(keyframe),
                 };
-                let stamp_on = self.load.as_ref().is_some_and(|p| p.stamp);
-                let send_log = self.load.as_ref().and_then(|p| p.send_log.as_deref());
                 let ts = t
                     .ts_base
                     .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
-                let last = frame.packets.len().saturating_sub(1);
-                for (i, mut payload) in frame.packets.into_iter().enumerate() {
-                    if stamp_on {
-                        stamp::stamp_video(src.codec(), &mut payload, now);
+                let pacing = self.load.as_ref().and_then(|p| {
+                    let factor = p.pacing_factor.filter(|f| *f > 0.0)?;
+                    Some(factor * f64::from(p.video_bitrate_bps))
+                });
+                match pacing {
+                    Some(rate) => self
+                        .pacer
+                        .get_or_insert_with(|| VideoPacer::new(rate))
+                        .push_frame(t.next_at(started), ts, frame.packets),
+                    None => {
+                        let last = frame.packets.len().saturating_sub(1);
+                        for (i, payload) in frame.packets.into_iter().enumerate() {
+                            let packet = (ts, i == last, payload);
+                            send_video(t, src.codec(), self.load.as_ref(), rtc, now, packet, stats)?;
+                        }
                     }
-                    if let Some(log) = send_log {
-                        log.record(&payload, now);
-                    }
-                    stats.payload_bytes_sent += payload.len() as u64;
-                    t.write(rtc, ts, now, payload, i == last)?;
-                    stats.video_packets_sent += 1;
                 }
                 if frame.keyframe {
                     self.force_keyframe = false;
@@ -286,6 +297,12 @@ impl Outgoing {
                 }
                 stats.video_frames_sent += 1;
                 t.index += 1;
+            }
+            if let Some(pacer) = &mut self.pacer {
+                while let Some(p) = pacer.pop_due(now) {
+                    let packet = (p.ts, p.marker, p.payload);
+                    send_video(t, src.codec(), self.load.as_ref(), rtc, now, packet, stats)?;
+                }
             }
         }
         if let Some((t, codec)) = &mut self.audio {
@@ -315,6 +332,29 @@ impl Outgoing {
         }
         Ok(())
     }
+}
+
+/// Writes one video packet (RTP timestamp, marker, payload) now, stamped or logged as the
+/// load wants.
+fn send_video(
+    t: &mut Track,
+    codec: VideoCodec,
+    load: Option<&LoadProfile>,
+    rtc: &mut Rtc,
+    now: Instant,
+    (ts, marker, mut payload): (u32, bool, Vec<u8>),
+    stats: &mut PeerStats,
+) -> Result<()> {
+    if load.is_some_and(|p| p.stamp) {
+        stamp::stamp_video(codec, &mut payload, now);
+    }
+    if let Some(log) = load.and_then(|p| p.send_log.as_deref()) {
+        log.record(&payload, now);
+    }
+    stats.payload_bytes_sent += payload.len() as u64;
+    t.write(rtc, ts, now, payload, marker)?;
+    stats.video_packets_sent += 1;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -351,6 +391,7 @@ mod tests {
             stamp: false,
             send_log: None,
             clips: None,
+            pacing_factor: None,
         };
         // 1.5 Mbit/s at 30 fps: 6250 bytes, six 1150-byte payloads (the last 8 bytes short).
         assert_eq!(profile(1).frame_bytes(), 6 * 1150 - 8);
