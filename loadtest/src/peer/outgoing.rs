@@ -321,11 +321,8 @@ impl Outgoing {
                 if self.load.as_ref().is_some_and(|p| p.stamp) {
                     stamp::stamp_audio(&mut payload, now);
                 }
-                if let Some(log) = self.load.as_ref().and_then(|p| p.send_log.as_deref()) {
-                    log.record(&payload, now);
-                }
-                stats.payload_bytes_sent += payload.len() as u64;
-                t.write(rtc, ts, now, payload, t.index == 0)?;
+                let marker = t.index == 0;
+                write_logged(t, self.load.as_ref(), rtc, now, (ts, marker, payload), stats)?;
                 stats.audio_packets_sent += 1;
                 t.index += 1;
             }
@@ -348,13 +345,25 @@ fn send_video(
     if load.is_some_and(|p| p.stamp) {
         stamp::stamp_video(codec, &mut payload, now);
     }
+    write_logged(t, load, rtc, now, (ts, marker, payload), stats)?;
+    stats.video_packets_sent += 1;
+    Ok(())
+}
+
+/// Writes one packet (of either kind) now, after recording its send in the load's send log.
+fn write_logged(
+    t: &mut Track,
+    load: Option<&LoadProfile>,
+    rtc: &mut Rtc,
+    now: Instant,
+    (ts, marker, payload): (u32, bool, Vec<u8>),
+    stats: &mut PeerStats,
+) -> Result<()> {
     if let Some(log) = load.and_then(|p| p.send_log.as_deref()) {
         log.record(&payload, now);
     }
     stats.payload_bytes_sent += payload.len() as u64;
-    t.write(rtc, ts, now, payload, marker)?;
-    stats.video_packets_sent += 1;
-    Ok(())
+    t.write(rtc, ts, now, payload, marker)
 }
 
 #[cfg(test)]
