@@ -3,15 +3,16 @@
 //!
 //! Proves: a player whose path drops every 7th video datagram (dropped inside the test client
 //! before its WebRTC stack sees it) NACKs the gaps and the server resends them on the RTX
-//! stream, so the video the player decodes has every sequence number; audio, RTCP and the
+//! stream, so the video the player decodes has every sequence number, each repair carrying
+//! the original packet's RTP timestamp, marker and payload type; audio, RTCP and the
 //! retransmissions themselves are never dropped.
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use webcall_loadtest::{publish, Kind, PlayOptions, Player, PublishOptions};
+use webcall_loadtest::{publish, Kind, PlayOptions, Player, PublishOptions, ReceivedPacket};
 
 use support::{backends, unique, Io, Server, T};
 
@@ -45,12 +46,13 @@ async fn lost_video_is_repaired(io: Io) {
         dropped >= VIDEO_PACKETS / u64::from(LOSS_EVERY),
         "the path dropped {dropped} video datagrams"
     );
-    let seqs: BTreeSet<u64> = player
-        .received()
+    let received = player.received();
+    let video: BTreeMap<u64, &ReceivedPacket> = received
         .iter()
         .filter(|p| p.kind == Kind::Video)
-        .map(|p| p.seq)
+        .map(|p| (p.seq, p))
         .collect();
+    let seqs: Vec<u64> = video.keys().copied().collect();
     let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
         panic!("no video received");
     };
@@ -59,12 +61,27 @@ async fn lost_video_is_repaired(io: Io) {
         checked_until > first + VIDEO_PACKETS / 2,
         "too little video: {first}..{last}"
     );
-    let missing: Vec<u64> = (first..=checked_until).filter(|s| !seqs.contains(s)).collect();
+    let missing: Vec<u64> = (first..=checked_until)
+        .filter(|s| !video.contains_key(s))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} video packets never repaired ({dropped} dropped): {missing:?}",
         missing.len(),
         checked_until - first + 1
     );
+    // A repair is rebuilt from the server's history: if it lost the timestamp, the marker or
+    // the payload type, the frames around it would no longer hold together.
+    for seq in first..checked_until {
+        let (packet, next) = (video[&seq], video[&(seq + 1)]);
+        assert_eq!(packet.pt, next.pt, "payload type changes at {seq}");
+        assert!(packet.payload_len > 0, "empty payload at {seq}");
+        let frame_ends = packet.rtp_time != next.rtp_time;
+        assert_eq!(
+            packet.marker, frame_ends,
+            "marker at {seq} (timestamp {} then {})",
+            packet.rtp_time, next.rtp_time
+        );
+    }
     server.assert_alive_without_panics();
 }
