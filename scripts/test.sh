@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting and lints, unit and integration tests (both UDP I/O
-# backends), each criterion bench once in test mode, and the browser tests in Chromium and
-# Firefox ESR. Installs what it needs (Debian packages, npm packages) idempotently.
+# backends), the unit tests of the forked str0m, each criterion bench once in test mode, and
+# the browser tests in Chromium and Firefox ESR. Installs what it needs (Debian packages, npm packages) idempotently.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "unit and integration tests"
 cargo test --workspace
+
+step "the str0m fork's own unit tests (vendor/README.md)"
+bash vendor/test-str0m.sh
 
 step "benches, once each"
 cargo test --benches

@@ -197,6 +197,8 @@ impl RtxCache {
 
 #[cfg(test)]
 mod test {
+    use crate::rtp_::Mid;
+
     use super::*;
 
     fn after(now: Instant, millis: u64) -> Instant {
@@ -217,6 +219,37 @@ mod test {
             last_sender_info: None,
             nackable: true,
         }
+    }
+
+    #[test]
+    fn a_cached_packet_is_a_fifth_of_a_packet() {
+        let cached = std::mem::size_of::<CachedPacket>();
+        let whole = std::mem::size_of::<RtpPacket>();
+        assert!(cached <= 96, "CachedPacket is {cached} bytes");
+        assert!(
+            cached * 4 < whole,
+            "CachedPacket {cached} bytes, RtpPacket {whole}"
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_packet_keeps_csrcs_and_extension_values_but_not_the_mid() {
+        let now = Instant::now();
+        let sent = |mid: Option<Mid>| {
+            let mut p = packet(now, 7, 10);
+            p.header.marker = true;
+            p.header.timestamp = 90_000;
+            p.header.csrc_count = 1;
+            p.header.csrc[0] = 0x1234;
+            p.header.ext_vals.audio_level = Some(-30);
+            p.header.ext_vals.mid = mid;
+            p
+        };
+        let mut cache = RtxCache::new(10, Duration::from_secs(3));
+        cache.cache_sent_packet(sent(Some("1".into())), after(now, 10));
+
+        let rebuilt = cache.get_cached_packet_by_seq_no(7.into()).expect("cached");
+        assert_eq!(rebuilt, &mut sent(None), "the send path sets the MID");
     }
 
     #[test]
