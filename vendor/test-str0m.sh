@@ -19,13 +19,16 @@ import re, sys
 
 path = sys.argv[1]
 manifest = open(path).read()
+# The unit tests use none of these; the examples' web server (rouille) and the integration
+# tests' capture reader (pcap-file) are left out with them.
 left_out = ("str0m-openssl", "str0m-rust-crypto", "str0m-wincrypto", "str0m-apple-crypto",
-            "str0m-netem", "netem", "dependencies.drv")
+            "str0m-netem", "netem", "dependencies.drv", "rouille", "pcap-file")
 tables = re.split(r"(?m)^(?=\[)", manifest)
 kept = [t for t in tables if not any(name in t.split("\n", 1)[0] for name in left_out)]
 manifest = "".join(kept)
 # Features that name a left-out dependency are emptied, and so are features naming those.
-gone = ["str0m-openssl", "str0m-rust-crypto", "str0m-wincrypto", "str0m-apple-crypto", "drv"]
+gone = ["str0m-openssl", "str0m-rust-crypto", "str0m-wincrypto", "str0m-apple-crypto", "drv",
+        "rouille"]
 while True:
     feature = re.search(r'(?m)^([\w-]+) = \[[^\]]*"(?:dep:)?(?:%s)[?/"][^\]]*\]\n' % "|".join(map(re.escape, gone)),
                         manifest)
