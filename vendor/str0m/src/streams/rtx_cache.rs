@@ -32,7 +32,9 @@ pub(crate) struct RtxCache {
 /// A whole [`RtpPacket`] is about 490 bytes, because its header carries every extension
 /// value and 15 CSRC slots; an SFU keeps hundreds of these per subscriber. This is about
 /// 90 bytes, with the rarely set CSRCs and extension values boxed. The MID, RID and repair
-/// RID are not kept: the send path sets them on every packet it sends.
+/// RID are not kept: the send path sets them on a resend while the remote has not yet
+/// acknowledged the SSRC it goes out on (after that the receiver has bound the SSRC, so a
+/// resend of a packet first sent before the acknowledgement now goes without its MID).
 #[derive(Debug)]
 struct CachedPacket {
     seq_no: SeqNo,

@@ -16,8 +16,9 @@ pub(crate) fn not_happening() -> Instant {
 //
 // The third value is the second as a duration since the UNIX epoch, worked out once: an SFU
 // converts an Instant for the abs-send-time extension of every packet it sends, and doing the
-// SystemTime arithmetic each time was about 1.5 % of a forwarding core.
-static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime, Duration)> = LazyLock::new(|| {
+// SystemTime arithmetic each time was about 1.5 % of a forwarding core. None when the wall
+// clock reads before the epoch, where the conversions panic as they always did.
+static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime, Option<Duration>)> = LazyLock::new(|| {
     // These two should be "frozen" the same instant. Hopefully they are not differing too much.
     let now = Instant::now();
     let now_sys = SystemTime::now();
@@ -44,7 +45,7 @@ static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime, Duration)> = LazyLock::
 
     let beginning_since_epoch = beginning_of_time_sys
         .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("beginning of time to be after epoch");
+        .ok();
 
     // This pair represents our "beginning of time" for the same moment.
     (
@@ -55,7 +56,9 @@ static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime, Duration)> = LazyLock::
 });
 
 pub fn epoch_to_beginning() -> Duration {
-    BEGINNING_OF_TIME.2
+    BEGINNING_OF_TIME
+        .2
+        .expect("beginning of time to be after epoch")
 }
 
 pub(crate) fn already_happened() -> Instant {
@@ -107,8 +110,16 @@ impl InstantExt for Instant {
             warn!("Time went backwards from beginning_of_time Instant");
         }
 
-        // Instant::duration_since saturates, as the SystemTime sum this replaces did.
-        BEGINNING_OF_TIME.2 + self.duration_since(BEGINNING_OF_TIME.0)
+        let duration_since_time_0 = self.duration_since(BEGINNING_OF_TIME.0);
+        if let Some(beginning_since_epoch) = BEGINNING_OF_TIME.2 {
+            // The same sum as the SystemTime arithmetic below, without its checks per call.
+            return beginning_since_epoch + duration_since_time_0;
+        }
+        let system_time = BEGINNING_OF_TIME.1 + duration_since_time_0;
+
+        system_time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("clock to go forwards from unix epoch")
     }
 
     fn to_ntp_duration(&self) -> Duration {
