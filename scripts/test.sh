@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting and lints, unit and integration tests (both UDP I/O
 # backends), the unit tests of the forked str0m, each criterion bench once in test mode, and
-# the browser tests in Chromium and Firefox ESR. Installs what it needs (Debian packages, npm packages) idempotently.
+# the browser tests in Chromium and Firefox ESR. Installs what it needs (Debian packages, npm
+# packages) idempotently.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

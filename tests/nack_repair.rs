@@ -52,8 +52,7 @@ async fn lost_video_is_repaired(io: Io) {
         .filter(|p| p.kind == Kind::Video)
         .map(|p| (p.seq, p))
         .collect();
-    let seqs: Vec<u64> = video.keys().copied().collect();
-    let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+    let (Some(&first), Some(&last)) = (video.keys().next(), video.keys().next_back()) else {
         panic!("no video received");
     };
     let checked_until = last.saturating_sub(IN_FLIGHT_PACKETS);
