@@ -31,10 +31,11 @@ const IDLE_WAIT_MAX: Duration = Duration::from_millis(500);
 /// Data-path warnings (unroutable datagrams, I/O errors) are logged at most this often.
 const DATA_PATH_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Packets written into one player's `Rtc` before it is advanced and polled. str0m's send
-/// queue keeps the capacity of its largest backlog for the life of the peer (about 400 bytes a
-/// slot), so a turn that queued a keyframe burst for every player would leave each holding
-/// kilobytes; 8 still takes a whole ordinary frame (6 packets at 1.5 Mbit/s and 30 fps, plus
-/// audio) in one poll.
+/// queue keeps the capacity of its largest backlog for the life of the peer, so a turn that
+/// queued a keyframe burst for every player would leave each holding it: 24 KiB per
+/// subscriber with 8× keyframes in upstream str0m (400-byte slots), about 1 KiB with the fork
+/// in `vendor/str0m` (boxed packets, pointer slots). 8 still takes a whole ordinary frame
+/// (6 packets at 1.5 Mbit/s and 30 fps, plus audio) in one poll.
 const PLAYER_WRITES_PER_POLL_MAX: usize = 8;
 
 #[derive(Default, Debug, Clone, Copy)]
