@@ -9,7 +9,8 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use str0m::media::{MediaKind, Mid, Pt};
 use webcall::peer::{PeerEnv, StreamTracks, TrackCodec};
 use webcall::room::{IncomingRtp, Router};
@@ -161,15 +162,22 @@ impl Fanout {
     }
 }
 
-/// Packets in the frame of the frame bench: a 1.5 Mbit/s, 30 fps frame in 1200-byte packets.
-const FRAME_PACKETS: usize = 6;
-
-fn fanout_frames(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fanout_frame_6x1200B_vp8");
+/// A group measured for 3 s after 1 s of warm-up, in 20 samples: shorter than criterion's
+/// defaults, and a fan-out iteration (up to 100 players) is long enough for 20 to be steady.
+fn short_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1))
         .sample_size(20);
+    group
+}
+
+/// Packets in the frame of the frame bench: a 1.5 Mbit/s, 30 fps frame in 1200-byte packets.
+const FRAME_PACKETS: usize = 6;
+
+fn fanout_frames(c: &mut Criterion) {
+    let mut group = short_group(c, "fanout_frame_6x1200B_vp8");
     for players in [10usize, 100] {
         let mut bench = Fanout::new(players);
         let mut writes = Vec::with_capacity(players * FRAME_PACKETS);
@@ -184,11 +192,7 @@ fn fanout_frames(c: &mut Criterion) {
 }
 
 fn fanout(c: &mut Criterion) {
-    let mut group = c.benchmark_group("fanout_1200B_vp8");
-    group
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(20);
+    let mut group = short_group(c, "fanout_1200B_vp8");
     for players in [1usize, 10, 100] {
         let mut bench = Fanout::new(players);
         let mut writes = Vec::with_capacity(players);
