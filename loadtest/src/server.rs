@@ -51,16 +51,45 @@ pub fn free_udp_range(n: u16) -> Result<u16> {
     )))
 }
 
+/// Starts tried before giving up on finding free ports.
+const SPAWN_ATTEMPTS: usize = 3;
+/// How long a started child must stay up after its port answered.
+const SPAWN_SETTLE: Duration = Duration::from_millis(300);
+
+enum SpawnFailure {
+    PortTaken(Error),
+    Other(Error),
+}
+
 impl ServerProcess {
     /// Starts `bin` with one worker on loopback plus `extra` arguments (for example
     /// `["--room-capacity", "3"]`); waits up to 15 s for the HTTP port. The child's output
-    /// goes to `DATA_DIR/server.log`.
+    /// goes to `DATA_DIR/server.log`. Ports are picked free, but another test may take the
+    /// same one between the pick and the bind: then the child exits at once (its bind
+    /// fails) while the port answers for the other server, so a child that exits within
+    /// [`SPAWN_SETTLE`] of the port answering is started again on new ports.
     pub fn spawn(bin: impl AsRef<Path>, extra: &[&str]) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..SPAWN_ATTEMPTS {
+            match Self::spawn_once(bin.as_ref(), extra) {
+                Ok(server) => return Ok(server),
+                Err(SpawnFailure::PortTaken(error)) => last = Some(error),
+                Err(SpawnFailure::Other(error)) => return Err(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::InvalidArgument("server did not start".into())))
+    }
+
+    fn spawn_once(bin: &Path, extra: &[&str]) -> std::result::Result<Self, SpawnFailure> {
+        Self::start(bin, extra).map_err(SpawnFailure::Other)?.settle()
+    }
+
+    fn start(bin: &Path, extra: &[&str]) -> Result<Self> {
         let data_dir = std::env::temp_dir().join(format!("webcall-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)?;
         let log = std::fs::File::create(data_dir.join("server.log"))?;
         let (http, https, media_port) = (free_tcp()?, free_tcp()?, free_udp_range(4)?);
-        let child = Command::new(bin.as_ref())
+        let child = Command::new(bin)
             .args(["--http", &http.to_string(), "--https", &https.to_string()])
             .args(["--media-ip", "127.0.0.1", "--media-port", &media_port.to_string()])
             .args(["--workers", "1", "--data-dir"])
@@ -79,7 +108,7 @@ impl ServerProcess {
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if TcpStream::connect_timeout(&http, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&server.http, Duration::from_millis(200)).is_ok() {
                 return Ok(server);
             }
             if let Some(status) = server.child.try_wait()? {
@@ -93,6 +122,25 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The port answered: make sure it was this child that bound it.
+    fn settle(mut self) -> std::result::Result<Self, SpawnFailure> {
+        let deadline = Instant::now() + SPAWN_SETTLE;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    let error = Error::Io(std::io::Error::other(format!(
+                        "server exited with {status} (a port was taken?); see {}",
+                        self.log_path().display()
+                    )));
+                    return Err(SpawnFailure::PortTaken(error));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(25)),
+                Err(error) => return Err(SpawnFailure::Other(error.into())),
+            }
+        }
+        Ok(self)
     }
 
     /// The WebSocket URL of the signalling endpoint.
