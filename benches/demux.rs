@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use webcall::worker::commands::PeerId;
+use webcall::ids::PeerId;
 use webcall::worker::demux::Demux;
 
 const PEERS: u64 = 10_000;

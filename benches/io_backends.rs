@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use webcall::worker::io::{open, IoChoice, IoConfig};
+use webcall::config::IoChoice;
+use webcall::worker::io::{open, IoConfig};
 
 const DATAGRAM_BYTES: usize = 1200;
 const BATCH_DATAGRAMS: usize = 32;

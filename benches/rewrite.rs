@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use str0m::media::{MediaKind, Mid, Pt};
-use webcall::peer::{PeerEnv, StreamTracks, TrackCodec};
-use webcall::room::rewrite::TrackRewriter;
-use webcall::room::OutgoingRtp;
-use webcall::worker::commands::{PeerId, PeerRole};
-use webcall::worker::peer_slot::{PeerSlot, PollEffects, TransmitSink};
+use webcall::forward::rewrite::TrackRewriter;
+use webcall::forward::OutgoingRtp;
+use webcall::ids::PeerId;
+use webcall::sdp::{PeerEnv, StreamTracks, TrackCodec};
+use webcall::worker::endpoint::{PollEffects, TransmitSink, WebRtcPeer};
 
 #[derive(Default)]
 struct CountingSink {
@@ -66,10 +66,10 @@ fn rewrite_only(c: &mut Criterion) {
 }
 
 fn rewrite_encrypt(c: &mut Criterion) {
-    webcall::peer::install_crypto_provider();
+    webcall::sdp::install_crypto_provider();
     let env = PeerEnv {
         candidate: "127.0.0.1:31000".parse().unwrap(),
-        dtls_cert: webcall::peer::generate_dtls_cert().unwrap(),
+        dtls_cert: webcall::sdp::generate_dtls_cert().unwrap(),
     };
     let source = StreamTracks {
         video: Some(track(MediaKind::Video)),
@@ -92,12 +92,7 @@ fn rewrite_encrypt(c: &mut Criterion) {
             MediaKind::Audio => player.tracks.audio.clone(),
         }
         .expect("player negotiated the track");
-        let mut slot = PeerSlot::new(
-            PeerId(1),
-            PeerRole::Player { publisher: PeerId(0) },
-            player.server,
-            now,
-        );
+        let mut peer = WebRtcPeer::new(PeerId(1), player.server);
         let mut rw = TrackRewriter::new(out.pt, false, 77);
         let mut payload = vec![0u8; len];
         payload[..5].copy_from_slice(&[0x10, 0x00, 0x9d, 0x01, 0x2a]);
@@ -114,9 +109,9 @@ fn rewrite_encrypt(c: &mut Criterion) {
                     arrival: now,
                     payload: payload.clone(),
                 };
-                slot.write(out.mid, kind, rtp).unwrap();
-                slot.advance(now).unwrap();
-                slot.poll(&mut sink, &mut effects).unwrap();
+                peer.write_batch(std::iter::once((out.mid, kind, rtp))).unwrap();
+                peer.advance(now).unwrap();
+                peer.poll(&mut sink, &mut effects).unwrap();
                 effects.clear();
             })
         });

@@ -1,10 +1,13 @@
 //! webcall: a thread-per-core WebRTC SFU speaking the Flashphoner WCS room protocol.
 //!
-//! `control` runs signaling on one thread; `worker` runs one media thread per core; `room` and
-//! `peer` are the sans-IO pieces the workers and control share.
+//! Layers, bottom up: `ids` (identifiers every layer passes around) and `config`; the sans-IO
+//! pieces `sdp` (negotiating offers into str0m `Rtc`s) and `forward` (a worker's routing from
+//! publishers to players); `worker` (the media threads, the only code that touches UDP) and
+//! `control` (the signaling thread). `docs/architecture.md` walks through them.
 
 pub mod config;
 pub mod control;
-pub mod peer;
-pub mod room;
+pub mod forward;
+pub mod ids;
+pub mod sdp;
 pub mod worker;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use webcall::config::{Cli, Config};
-use webcall::control::{self, ControlPlane};
-use webcall::peer;
-use webcall::worker::{self, commands::NOTIFICATION_QUEUE_DEPTH};
+use webcall::config::{Cli, Config, ConfigError};
+use webcall::control::{self, ControlError, ControlPlane};
+use webcall::sdp;
+use webcall::worker::{self, commands::Command, commands::NOTIFICATION_QUEUE_DEPTH};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -28,17 +28,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    DtlsCert(#[from] sdp::DtlsCertError),
+    #[error("media workers: {0}")]
+    Workers(std::io::Error),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+fn run(cli: Cli) -> Result<(), StartError> {
     let config = Arc::new(Config::from_cli(cli)?);
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", config.data_dir.display()))?;
-    peer::install_crypto_provider();
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    sdp::install_crypto_provider();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let dtls_cert = peer::generate_dtls_cert()?;
+    let dtls_cert = sdp::generate_dtls_cert()?;
 
     let (notification_tx, notification_rx) = crossbeam_channel::bounded(NOTIFICATION_QUEUE_DEPTH);
     let wakeup = Arc::new(tokio::sync::Notify::new());
-    let (workers, threads) = worker::spawn_workers(&config, notification_tx, wakeup.clone())?;
+    let (workers, threads) =
+        worker::spawn_workers(&config, notification_tx, wakeup.clone()).map_err(StartError::Workers)?;
     let handles = workers.clone();
     let plane = ControlPlane {
         config,
@@ -49,7 +70,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     let result = control::run(plane);
     for handle in &handles {
-        handle.send(webcall::worker::commands::Command::Shutdown);
+        let _ = handle.send(Command::Shutdown);
     }
     for thread in threads {
         let _ = thread.join();

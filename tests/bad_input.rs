@@ -38,7 +38,7 @@ use support::{
 };
 
 /// A real Chromium publish offer (H.264, VP8, Opus, ...), as the SDK sends it.
-const CHROME_OFFER: &str = include_str!("../src/peer/testdata/chrome_publish_offer.sdp");
+const CHROME_OFFER: &str = include_str!("../src/sdp/testdata/chrome_publish_offer.sdp");
 
 backends!(bad_input => bad_input_uring, bad_input_mmsg);
 

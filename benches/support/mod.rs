@@ -8,7 +8,7 @@ use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use webcall::peer::{negotiate_player, PeerEnv, StreamTracks};
+use webcall::sdp::{negotiate_player, PeerEnv, StreamTracks};
 
 /// A connected player: the server side `Rtc` (as a worker holds it) and its tracks.
 pub struct ConnectedPlayer {

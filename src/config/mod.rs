@@ -1,114 +1,100 @@
 //! Typed configuration: command-line flags, an optional TOML file, and embedded defaults.
 //!
 //! Owned by `main` at start-up and shared read-only (behind an `Arc`) with the control thread and
-//! every worker. Every limit is named with its unit; a value given on the command line wins over
-//! the TOML file, which wins over the default.
+//! every worker. Every setting has one name, from the flag (`--room-capacity`) to the TOML key
+//! (`room_capacity`) to the field of [`Config`]; every limit is named with its unit; a value
+//! given on the command line wins over the TOML file, which wins over the default.
 
+mod cli;
+mod duration;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Parser;
-use serde::Deserialize;
-
-use crate::worker::io::IoChoice;
+pub use cli::{Cli, FileConfig};
+pub use duration::{ParseDurationError, SettingDuration};
 
 /// Participants a room admits by default. A browser decodes one video per participant, and past
 /// about 16 tiles the example pages stop fitting on a screen.
-pub const ROOM_PARTICIPANTS_MAX_DEFAULT: usize = 16;
+pub const ROOM_CAPACITY_DEFAULT: usize = 16;
 /// A stream whose peer sends nothing (no consent check, no media) for this long fails and is freed.
-pub const PEER_SILENCE_TIMEOUT_SECS_DEFAULT: u64 = 30;
-/// WebSocket keep-alive: the server pings each session this often.
-pub const WS_PING_INTERVAL_SECS_DEFAULT: u64 = 5;
+pub const PEER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// The shortest `--peer-timeout`: browsers send a consent check every few seconds.
+pub const PEER_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+/// WebSocket keep-alive: the server pings each session this often (less when the session
+/// timeout is short, so a live client is heard from several times per timeout).
+pub const SESSION_PING_INTERVAL_MAX: Duration = Duration::from_secs(5);
 /// A session that sends nothing (not even `pong`) for this long is considered dead.
-pub const WS_IDLE_TIMEOUT_SECS_DEFAULT: u64 = 20;
+pub const SESSION_TIMEOUT_DEFAULT: Duration = Duration::from_secs(20);
+/// The shortest `--session-timeout`: a ping and its pong must fit in it several times.
+pub const SESSION_TIMEOUT_MIN: Duration = Duration::from_secs(2);
 /// Streams (published plus played) one WebSocket session may hold: the conference page plays one
 /// stream per participant and publishes two (camera and screen).
 pub const SESSION_STREAMS_MAX_DEFAULT: usize = 64;
+/// The first worker's UDP port by default.
+pub const MEDIA_PORT_DEFAULT: u16 = 31000;
 
-#[derive(Debug, Parser, Default)]
-#[command(args_override_self = true)]
-#[command(
-    name = "webcall",
-    version,
-    about = "A thread-per-core WebRTC SFU speaking the WCS room protocol"
-)]
-pub struct Cli {
-    /// TOML file with any of the settings below (flag names with `_` for `-`).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address for web pages, REST and ws:// signaling at path `/` [default: 0.0.0.0:8080]
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<SocketAddr>,
-    /// Address for the same over TLS (wss://) [default: 0.0.0.0:8443]
-    #[arg(long, value_name = "ADDR")]
-    pub https: Option<SocketAddr>,
-    /// PEM certificate chain for --https; without it a self-signed one is made in the data directory.
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Address announced in ICE candidates [default: first non-loopback IPv4, else 127.0.0.1]
-    #[arg(long, value_name = "IP")]
-    pub media_ip: Option<IpAddr>,
-    /// Worker i listens on UDP port BASE+i [default: 31000]
-    #[arg(long, value_name = "BASE")]
-    pub media_port: Option<u16>,
-    /// Media worker threads, one per core [default: number of cores]
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-    /// UDP I/O backend: uring, mmsg or auto [default: auto]
-    #[arg(long, value_name = "BACKEND")]
-    pub io: Option<IoChoice>,
-    /// Directory for certificates and recordings [default: ./webcall-data]
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Participants a room admits [default: 16]
-    #[arg(long, value_name = "N")]
-    pub room_capacity: Option<usize>,
-    /// Seconds of silence (no ICE consent, no media) after which a stream fails [default: 30]
-    #[arg(long, value_name = "SECS")]
-    pub peer_timeout: Option<u64>,
-    /// Seconds a WebSocket session may stay silent (not even a pong) before it is closed and
-    /// everything it held is freed [default: 20]
-    #[arg(long, value_name = "SECS")]
-    pub session_timeout: Option<u64>,
+/// The UDP I/O backend asked for: `--io uring|mmsg|auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoChoice {
+    /// io_uring where the kernel allows it, else `recvmmsg`/`sendmmsg`.
+    #[default]
+    Auto,
+    Uring,
+    Mmsg,
 }
 
-/// The settings a TOML file may hold; every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    http: Option<SocketAddr>,
-    https: Option<SocketAddr>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    media_ip: Option<IpAddr>,
-    media_port: Option<u16>,
-    workers: Option<usize>,
-    io: Option<String>,
-    data_dir: Option<PathBuf>,
-    room_capacity: Option<usize>,
-    peer_timeout: Option<u64>,
-    session_timeout: Option<u64>,
+impl fmt::Display for IoChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoChoice::Auto => "auto",
+            IoChoice::Uring => "uring",
+            IoChoice::Mmsg => "mmsg",
+        })
+    }
 }
 
+/// An `--io` value that is none of `uring`, `mmsg`, `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown I/O backend {0:?}: expected uring, mmsg or auto")]
+pub struct ParseIoChoiceError(pub String);
+
+impl FromStr for IoChoice {
+    type Err = ParseIoChoiceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(IoChoice::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(IoChoice::Uring),
+            "mmsg" => Ok(IoChoice::Mmsg),
+            _ => Err(ParseIoChoiceError(s.to_owned())),
+        }
+    }
+}
+
+/// The settings in effect. Fields are named as their flags.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub http_addr: SocketAddr,
-    pub https_addr: SocketAddr,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub media_ip: IpAddr,
-    pub media_port_base: u16,
+    /// Worker `i` listens on UDP `media_port + i`.
+    pub media_port: u16,
     pub workers: usize,
     pub io: IoChoice,
     pub data_dir: PathBuf,
-    pub room_participants_max: usize,
-    pub peer_silence_timeout: Duration,
-    pub ws_ping_interval: Duration,
-    pub ws_idle_timeout: Duration,
+    pub room_capacity: usize,
+    pub peer_timeout: Duration,
+    pub session_timeout: Duration,
+    /// Derived from `session_timeout`, not a setting of its own.
+    pub session_ping_interval: Duration,
+    /// Not a setting: [`SESSION_STREAMS_MAX_DEFAULT`].
     pub session_streams_max: usize,
 }
 
@@ -122,6 +108,13 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
 }
 
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
         let file = match &cli.config {
@@ -130,94 +123,74 @@ impl Config {
         };
         let io = match (cli.io, file.io) {
             (Some(io), _) => io,
-            (None, Some(text)) => {
-                text.parse()
-                    .map_err(|e: crate::worker::io::ParseIoChoiceError| ConfigError::Invalid {
-                        field: "io",
-                        reason: e.to_string(),
-                    })?
-            }
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e: ParseIoChoiceError| invalid("io", e.to_string()))?,
             (None, None) => IoChoice::Auto,
         };
         let workers = cli.workers.or(file.workers).unwrap_or_else(default_workers);
         if workers == 0 {
-            return Err(ConfigError::Invalid {
-                field: "workers",
-                reason: "must be at least 1".into(),
-            });
+            return Err(invalid("workers", "must be at least 1"));
         }
-        let media_port_base = cli.media_port.or(file.media_port).unwrap_or(31000);
-        if usize::from(media_port_base) + workers > usize::from(u16::MAX) + 1 {
-            return Err(ConfigError::Invalid {
-                field: "media-port",
-                reason: "BASE + workers exceeds 65535".into(),
-            });
+        let media_port = cli.media_port.or(file.media_port).unwrap_or(MEDIA_PORT_DEFAULT);
+        if usize::from(media_port) + workers > usize::from(u16::MAX) + 1 {
+            return Err(invalid("media-port", "BASE + workers exceeds 65535"));
         }
-        let room_participants_max = cli
+        let room_capacity = cli
             .room_capacity
             .or(file.room_capacity)
-            .unwrap_or(ROOM_PARTICIPANTS_MAX_DEFAULT);
-        if room_participants_max == 0 {
-            return Err(ConfigError::Invalid {
-                field: "room-capacity",
-                reason: "must be at least 1".into(),
-            });
+            .unwrap_or(ROOM_CAPACITY_DEFAULT);
+        if room_capacity == 0 {
+            return Err(invalid("room-capacity", "must be at least 1"));
         }
-        let ws_idle_timeout = Duration::from_secs(
-            cli.session_timeout
-                .or(file.session_timeout)
-                .unwrap_or(WS_IDLE_TIMEOUT_SECS_DEFAULT)
-                .max(2),
-        );
-        // Ping often enough that a live client is heard from several times per timeout.
-        let ws_ping_interval = Duration::from_secs(WS_PING_INTERVAL_SECS_DEFAULT)
-            .min(ws_idle_timeout / 3)
+        let duration = |flag: Option<SettingDuration>, file: Option<SettingDuration>, default| {
+            flag.or(file).map_or(default, |d| d.0)
+        };
+        let session_timeout = duration(cli.session_timeout, file.session_timeout, SESSION_TIMEOUT_DEFAULT)
+            .max(SESSION_TIMEOUT_MIN);
+        let session_ping_interval = SESSION_PING_INTERVAL_MAX
+            .min(session_timeout / 3)
             .max(Duration::from_millis(500));
+        let peer_timeout =
+            duration(cli.peer_timeout, file.peer_timeout, PEER_TIMEOUT_DEFAULT).max(PEER_TIMEOUT_MIN);
         let media_ip = cli.media_ip.or(file.media_ip).unwrap_or_else(default_media_ip);
         if media_ip.is_unspecified() || media_ip.is_multicast() {
-            return Err(ConfigError::Invalid {
-                field: "media-ip",
-                reason: format!(
-                    "{media_ip} cannot be announced to browsers: give this host's reachable address"
-                ),
-            });
+            return Err(invalid(
+                "media-ip",
+                format!("{media_ip} cannot be announced to browsers: give this host's reachable address"),
+            ));
         }
         Ok(Config {
-            http_addr: cli
+            http: cli
                 .http
                 .or(file.http)
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8080))),
-            https_addr: cli
+            https: cli
                 .https
                 .or(file.https)
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443))),
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),
             media_ip,
-            media_port_base,
+            media_port,
             workers,
             io,
             data_dir: cli
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./webcall-data")),
-            room_participants_max,
-            peer_silence_timeout: Duration::from_secs(
-                cli.peer_timeout
-                    .or(file.peer_timeout)
-                    .unwrap_or(PEER_SILENCE_TIMEOUT_SECS_DEFAULT)
-                    .max(1),
-            ),
-            ws_ping_interval,
-            ws_idle_timeout,
+            room_capacity,
+            peer_timeout,
+            session_timeout,
+            session_ping_interval,
             session_streams_max: SESSION_STREAMS_MAX_DEFAULT,
         })
     }
 
     /// The UDP port worker `index` listens on.
-    pub fn media_port(&self, index: usize) -> u16 {
+    pub fn worker_port(&self, index: usize) -> u16 {
         // Checked in `from_cli`: base + workers fits in a u16.
-        self.media_port_base
+        self.media_port
             .saturating_add(u16::try_from(index).unwrap_or(u16::MAX))
     }
 }
@@ -247,70 +220,5 @@ fn default_media_ip() -> IpAddr {
     match probe {
         Ok(addr) if !addr.ip().is_loopback() && !addr.ip().is_unspecified() => addr.ip(),
         _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_apply_without_flags() {
-        let config = Config::from_cli(Cli::default()).unwrap();
-        assert_eq!(config.http_addr.port(), 8080);
-        assert_eq!(config.https_addr.port(), 8443);
-        assert_eq!(config.media_port_base, 31000);
-        assert_eq!(config.room_participants_max, ROOM_PARTICIPANTS_MAX_DEFAULT);
-        assert!(config.workers >= 1);
-    }
-
-    #[test]
-    fn file_values_apply_and_flags_win() {
-        let dir = std::env::temp_dir().join(format!("webcall-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.toml");
-        std::fs::write(
-            &path,
-            "media_port = 40000\nroom_capacity = 3\nio = \"mmsg\"\nworkers = 2\n",
-        )
-        .unwrap();
-        let cli = Cli {
-            config: Some(path),
-            workers: Some(1),
-            ..Cli::default()
-        };
-        let config = Config::from_cli(cli).unwrap();
-        assert_eq!(config.media_port_base, 40000);
-        assert_eq!(config.room_participants_max, 3);
-        assert_eq!(config.workers, 1);
-        assert_eq!(config.io, IoChoice::Mmsg);
-    }
-
-    #[test]
-    fn an_unannounceable_media_ip_is_refused() {
-        let cli = Cli {
-            media_ip: Some("0.0.0.0".parse().unwrap()),
-            ..Cli::default()
-        };
-        assert!(matches!(
-            Config::from_cli(cli),
-            Err(ConfigError::Invalid {
-                field: "media-ip",
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn unknown_file_keys_are_refused() {
-        let dir = std::env::temp_dir().join(format!("webcall-config-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.toml");
-        std::fs::write(&path, "no_such_key = 1\n").unwrap();
-        let cli = Cli {
-            config: Some(path),
-            ..Cli::default()
-        };
-        assert!(matches!(Config::from_cli(cli), Err(ConfigError::Parse { .. })));
     }
 }

@@ -63,7 +63,7 @@ async fn root(
 async fn health(State(state): State<AppState>) -> Response {
     let hub = lock(&state.hub);
     let counts = hub.directory().counts();
-    let workers: Vec<serde_json::Value> = hub.workers().iter().map(|w| w.stats.snapshot()).collect();
+    let workers: Vec<serde_json::Value> = hub.workers().iter().map(|w| w.counters.snapshot()).collect();
     drop(hub);
     let body = serde_json::json!({
         "workers": workers,

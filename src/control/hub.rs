@@ -4,7 +4,10 @@
 //!
 //! Invariants: after every call into the directory, all queued effects are applied before the
 //! lock is released; a session whose outbox is full is cut off (its task sees the closed
-//! channel and closes the socket) rather than allowed to grow memory without bound.
+//! channel and closes the socket) rather than allowed to grow memory without bound; a removal
+//! that finds its worker's queue full is kept and sent again (on the next call and on the
+//! control thread's retry tick) until the worker takes it, so no peer outlives its stream on a
+//! worker; an add that does not fit fails its stream at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +15,8 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::directory::{Directory, Effect, SessionId};
+use super::directory::{Directory, Effect};
+use crate::ids::{SessionId, WorkerId};
 use crate::worker::commands::{Command, Notification, PeerFailure, WorkerHandle};
 
 /// Frames queued for one session's socket. A room of 16 produces a few dozen events per join;
@@ -25,6 +29,8 @@ pub struct Hub {
     directory: Directory,
     outboxes: HashMap<SessionId, mpsc::Sender<String>>,
     workers: Vec<WorkerHandle>,
+    /// Removals their worker's queue had no room for, oldest first.
+    pending_removes: Vec<(WorkerId, Command)>,
     next_session: u64,
 }
 
@@ -34,6 +40,7 @@ impl Hub {
             directory,
             outboxes: HashMap::new(),
             workers,
+            pending_removes: Vec::new(),
             next_session: 1,
         }
     }
@@ -74,7 +81,21 @@ impl Hub {
         &self.workers
     }
 
+    /// Send again the removals a full queue refused; the control thread calls this on a tick.
+    pub fn retry_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending_removes);
+        for (worker, command) in pending {
+            self.send_to_worker(worker, command);
+        }
+    }
+
+    /// Removals still waiting for room in a worker's queue.
+    pub fn pending_removes(&self) -> usize {
+        self.pending_removes.len()
+    }
+
     fn apply(&mut self) {
+        self.retry_pending();
         loop {
             let effects = self.directory.take_effects();
             if effects.is_empty() {
@@ -83,21 +104,33 @@ impl Hub {
             for effect in effects {
                 match effect {
                     Effect::Send(id, message) => self.deliver(id, message.to_json()),
-                    Effect::Worker(worker, command) => {
-                        let added = match &command {
-                            Command::PeerAdd(add) => Some(add.peer),
-                            _ => None,
-                        };
-                        let delivered = self.workers.get(worker.0).is_some_and(|w| w.send(command));
-                        if let (false, Some(peer)) = (delivered, added) {
-                            tracing::error!(worker = worker.0, %peer, "worker command queue full; failing the stream");
-                            let failure = PeerFailure::Internal;
-                            self.directory
-                                .handle_notification(Notification::PeerFailed { peer, failure });
-                        }
-                    }
+                    Effect::Worker(worker, command) => self.send_to_worker(worker, command),
                 }
             }
+        }
+    }
+
+    fn send_to_worker(&mut self, worker: WorkerId, command: Command) {
+        let Some(handle) = self.workers.get(worker.0) else {
+            return;
+        };
+        let Err(command) = handle.send(command) else {
+            return;
+        };
+        match command {
+            Command::EndpointAdd(add) => {
+                tracing::error!(%worker, peer = %add.peer, "worker command queue full; failing the stream");
+                let failure = PeerFailure::Internal;
+                self.directory.handle_notification(Notification::PeerFailed {
+                    peer: add.peer,
+                    failure,
+                });
+            }
+            remove @ Command::PeerRemove { .. } => {
+                tracing::warn!(%worker, "worker command queue full; the removal will be sent again");
+                self.pending_removes.push((worker, remove));
+            }
+            Command::Shutdown => {}
         }
     }
 

@@ -1,6 +1,7 @@
 //! The control thread: one tokio current-thread runtime serving HTTP, HTTPS and WebSocket
-//! signaling, the room directory (through the hub), and the pump that brings worker
-//! notifications in. Nothing here touches UDP.
+//! signaling, the room directory (through the hub), the pump that brings worker
+//! notifications in, and the tick that resends worker commands a full queue refused. Nothing
+//! here touches UDP.
 
 pub mod directory;
 pub mod http;
@@ -18,8 +19,11 @@ use tokio::sync::Notify;
 use self::directory::{Directory, DirectoryLimits};
 use self::hub::{lock, Hub, SharedHub};
 use crate::config::Config;
-use crate::peer::{DtlsCert, PeerEnv};
+use crate::sdp::{DtlsCert, PeerEnv};
 use crate::worker::commands::{Command, Notification, WorkerHandle};
+
+/// How often the control thread sends again the worker commands a full queue refused.
+const COMMAND_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -61,12 +65,12 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     } = plane;
     let envs = (0..config.workers)
         .map(|i| PeerEnv {
-            candidate: (config.media_ip, config.media_port(i)).into(),
+            candidate: (config.media_ip, config.worker_port(i)).into(),
             dtls_cert: dtls_cert.clone(),
         })
         .collect();
     let limits = DirectoryLimits {
-        room_participants_max: config.room_participants_max,
+        room_capacity: config.room_capacity,
         session_streams_max: config.session_streams_max,
     };
     let hub = Hub::new(Directory::new(limits, envs), workers).shared();
@@ -76,8 +80,8 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     };
     let router = http::router(state);
 
-    let http_listener = bind(config.http_addr).await?;
-    let https_listener = bind(config.https_addr).await?;
+    let http_listener = bind(config.http).await?;
+    let https_listener = bind(config.https).await?;
     let tls_config = tls::server_config(&config)?;
     tracing::info!(
         http = %local(&http_listener),
@@ -88,6 +92,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     );
 
     tokio::spawn(pump_notifications(hub.clone(), notifications, wakeup));
+    tokio::spawn(retry_commands(hub.clone()));
     let http = axum::serve(http_listener, router.clone());
     let https = tls::serve(https_listener, tls_config, router);
     tokio::select! {
@@ -100,7 +105,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
     for worker in lock(&hub).workers() {
-        worker.send(Command::Shutdown);
+        let _ = worker.send(Command::Shutdown);
     }
     Ok(())
 }
@@ -122,6 +127,18 @@ async fn pump_notifications(hub: SharedHub, notifications: Receiver<Notification
         wakeup.notified().await;
         while let Ok(notification) = notifications.try_recv() {
             lock(&hub).notification(notification);
+        }
+    }
+}
+
+/// Send again, once a tick, the removals a full worker queue refused (see `hub.rs`).
+async fn retry_commands(hub: SharedHub) {
+    let mut tick = tokio::time::interval(COMMAND_RETRY_INTERVAL);
+    loop {
+        tick.tick().await;
+        let mut hub = lock(&hub);
+        if hub.pending_removes() > 0 {
+            hub.retry_pending();
         }
     }
 }

@@ -74,7 +74,7 @@ pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>)
     let id = lock(&hub).open_session(outbox_tx);
     tracing::debug!(session = %id, "session opened");
     let (mut sink, mut frames) = socket.split();
-    let mut ping = tokio::time::interval(config.ws_ping_interval);
+    let mut ping = tokio::time::interval(config.session_ping_interval);
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut budget = FrameBudget::new(last_heard);
@@ -123,7 +123,7 @@ pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>)
                 None => break,
             },
             _ = ping.tick() => {
-                if last_heard.elapsed() > config.ws_idle_timeout {
+                if last_heard.elapsed() > config.session_timeout {
                     tracing::info!(session = %id, "session silent past its keep-alive; closing it");
                     break;
                 }

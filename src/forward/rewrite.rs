@@ -19,8 +19,13 @@ pub struct TrackRewriter {
     out_seq_first: u64,
     ts_offset: u32,
     in_seq_first: Option<u64>,
-    #[cfg(debug_assertions)]
-    last_out_seq: Option<u64>,
+}
+
+/// See [`TrackRewriter::start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackStart {
+    pub in_seq_first: u64,
+    pub out_seq_first: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +44,16 @@ impl TrackRewriter {
             out_seq_first: seed % OUTPUT_SEQ_START_MAX,
             ts_offset: (seed >> 16) as u32,
             in_seq_first: None,
-            #[cfg(debug_assertions)]
-            last_out_seq: None,
         }
+    }
+
+    /// Where the track started: the first input sequence number it forwarded and the output
+    /// number that became, once it has forwarded one.
+    pub fn start(&self) -> Option<TrackStart> {
+        Some(TrackStart {
+            in_seq_first: self.in_seq_first?,
+            out_seq_first: self.out_seq_first,
+        })
     }
 
     /// Whether this track still waits for a keyframe before it forwards anything.
@@ -62,12 +74,8 @@ impl TrackRewriter {
         };
         let offset = in_seq.checked_sub(first)?;
         let seq = self.out_seq_first.checked_add(offset)?;
-        #[cfg(debug_assertions)]
-        {
-            // Reordered packets may go back, but never before the first one.
-            debug_assert!(seq >= self.out_seq_first);
-            self.last_out_seq = Some(self.last_out_seq.map_or(seq, |last| last.max(seq)));
-        }
+        // Continuity: the output is the input shifted by one constant, so gaps mirror losses.
+        debug_assert_eq!(seq - self.out_seq_first, in_seq - first);
         Some(Rewritten {
             pt: self.out_pt,
             seq,

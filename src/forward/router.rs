@@ -17,9 +17,9 @@ use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::rtp::{RtpPacket, RtpWrite};
 
-use super::rewrite::{Rewritten, TrackRewriter};
-use crate::peer::{StreamTracks, TrackCodec};
-use crate::worker::commands::PeerId;
+use super::rewrite::{Rewritten, TrackRewriter, TrackStart};
+use crate::ids::PeerId;
+use crate::sdp::{StreamTracks, TrackCodec};
 
 /// Browsers answer a PLI with a full keyframe (tens of packets); asking more often than this only
 /// burns the publisher's uplink. Players that join in a burst share one request.
@@ -107,6 +107,15 @@ impl OutgoingRtp {
 pub struct Router {
     publishers: HashMap<PeerId, PublisherRoute>,
     players: HashMap<PeerId, PlayerRoute>,
+    fault: Option<ForwardFault>,
+}
+
+/// A deliberate defect, for the simulation to prove that it notices a broken fan-out. The
+/// server never sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardFault {
+    /// Forward nothing to this player.
+    SkipPlayer(PeerId),
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -166,6 +175,10 @@ impl Router {
         Ok(())
     }
 
+    pub fn set_fault(&mut self, fault: Option<ForwardFault>) {
+        self.fault = fault;
+    }
+
     /// Remove a peer of either role. Returns the players a removed publisher still fed.
     pub fn remove(&mut self, peer: PeerId) -> Vec<PeerId> {
         if let Some(route) = self.players.remove(&peer) {
@@ -192,8 +205,15 @@ impl Router {
         }
     }
 
-    pub fn publisher_of(&self, player: PeerId) -> Option<PeerId> {
-        self.players.get(&player).map(|r| r.publisher)
+    /// Where a player's track of `kind` started, once it forwarded its first packet (the
+    /// simulation's checks map what players receive back to what publishers sent with it).
+    pub fn player_track_start(&self, player: PeerId, kind: MediaKind) -> Option<TrackStart> {
+        let route = self.players.get(&player)?;
+        let track = match kind {
+            MediaKind::Video => route.video.as_ref(),
+            MediaKind::Audio => route.audio.as_ref(),
+        };
+        track?.1.start()
     }
 
     /// The publisher's video m-line, where keyframe requests go.
@@ -219,8 +239,12 @@ impl Router {
         };
         let starts_keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
         let seq = packet.seq;
+        let skipped = self.fault.map(|ForwardFault::SkipPlayer(player)| player);
         let mut opened = 0;
         for player in &route.players {
+            if skipped == Some(*player) {
+                continue;
+            }
             let Some(player_route) = self.players.get_mut(player) else {
                 continue;
             };

@@ -106,7 +106,10 @@ fn removing_a_publisher_returns_and_detaches_its_players() {
         .unwrap();
     assert!(router.remove(PeerId(2)).is_empty());
     assert_eq!(router.remove(PeerId(1)), vec![PeerId(3)]);
-    assert_eq!(router.publisher_of(PeerId(3)), None);
+    let mut out = Vec::new();
+    router.forward(PeerId(1), &packet(96, 1, VP8_KEY), &mut out);
+    assert!(out.is_empty(), "nothing is routed from a removed publisher");
+    assert!(!router.keyframe_request_due(PeerId(1), Instant::now(), true));
 }
 
 #[test]

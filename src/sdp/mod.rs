@@ -1,5 +1,8 @@
-//! Peers: one str0m `Rtc` per stream (WCS uses one peer connection per stream), negotiated on
-//! the control thread and then owned by the worker that owns the stream.
+//! SDP negotiation: one str0m `Rtc` per stream (WCS uses one peer connection per stream),
+//! negotiated on the control thread from the client's offer and then moved to the worker that
+//! owns the stream, plus the send-history settings a player's `Rtc` gets.
+//!
+//! Sans-IO and free of worker types: nothing here knows which thread will run the `Rtc`.
 
 mod answer_fixup;
 pub mod negotiate;
@@ -7,7 +10,8 @@ pub mod rtx_history;
 pub mod sdp_scan;
 
 pub use negotiate::{
-    negotiate_player, negotiate_publisher, Negotiated, NegotiationError, PeerEnv, StreamTracks, TrackCodec,
+    negotiate_player, negotiate_publisher, set_rtx_history, Negotiated, NegotiationError, PeerEnv,
+    StreamTracks, TrackCodec,
 };
 pub use str0m::config::DtlsCert;
 
@@ -17,10 +21,15 @@ pub fn install_crypto_provider() {
     ONCE.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
 }
 
+/// The DTLS certificate could not be made (the crypto backend refused).
+#[derive(Debug, thiserror::Error)]
+#[error("DTLS certificate generation failed")]
+pub struct DtlsCertError;
+
 /// The DTLS certificate every peer of this process presents.
-pub fn generate_dtls_cert() -> Result<DtlsCert, String> {
+pub fn generate_dtls_cert() -> Result<DtlsCert, DtlsCertError> {
     str0m::crypto::from_feature_flags()
         .dtls_provider
         .generate_certificate()
-        .ok_or_else(|| "DTLS certificate generation failed".to_owned())
+        .ok_or(DtlsCertError)
 }

@@ -66,14 +66,21 @@ pub struct Negotiated {
     pub tracks: StreamTracks,
 }
 
+/// Why an offer could not be negotiated. The `Display` text is for logs: it may quote str0m's
+/// parser, whose messages carry internal detail (offsets, pointer values), so clients get the
+/// directory's refusal text for each variant instead (`control/directory/refusal.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {
-    #[error("Invalid SDP: {0}")]
+    #[error("offer scan: {0}")]
     Sdp(#[from] SdpScanError),
-    #[error("No common codecs")]
+    #[error("no common codecs")]
     NoCommonCodecs,
-    #[error("Invalid SDP: {0}")]
-    Rejected(String),
+    #[error("str0m could not parse the offer: {0}")]
+    Unparsable(String),
+    #[error("str0m refused the offer: {0}")]
+    Refused(String),
+    #[error("the worker's candidate was refused: {0}")]
+    Candidate(String),
 }
 
 /// Negotiate a publisher's offer.
@@ -250,13 +257,13 @@ fn build(
     }
     let mut rtc = config.build(now);
     let candidate =
-        Candidate::host(env.candidate, "udp").map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+        Candidate::host(env.candidate, "udp").map_err(|e| NegotiationError::Candidate(e.to_string()))?;
     rtc.add_local_candidate(candidate);
-    let offer = SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+    let offer = SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Unparsable(e.to_string()))?;
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
-        .map_err(|e| NegotiationError::Rejected(e.to_string()))?;
+        .map_err(|e| NegotiationError::Refused(e.to_string()))?;
     if direction == Direction::Play {
         for track in [&tracks.video, &tracks.audio].into_iter().flatten() {
             set_rtx_history(&mut rtc, track.mid, RTX_HISTORY_MIN);

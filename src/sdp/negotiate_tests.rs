@@ -4,10 +4,10 @@ const PUBLISH_OFFER: &str = include_str!("testdata/chrome_publish_offer.sdp");
 const PLAY_OFFER: &str = include_str!("testdata/chrome_play_offer.sdp");
 
 fn env() -> PeerEnv {
-    crate::peer::install_crypto_provider();
+    crate::sdp::install_crypto_provider();
     PeerEnv {
         candidate: "127.0.0.1:31000".parse().unwrap(),
-        dtls_cert: crate::peer::generate_dtls_cert().unwrap(),
+        dtls_cert: crate::sdp::generate_dtls_cert().unwrap(),
     }
 }
 
@@ -100,7 +100,6 @@ fn player_without_the_publishers_codec_fails_with_no_common_codecs() {
         .err()
         .unwrap();
     assert_eq!(error, NegotiationError::NoCommonCodecs);
-    assert_eq!(error.to_string(), "No common codecs");
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub enum PeerRole {
 pub enum EndpointSpec {
     /// A browser's (or any WebRTC client's) peer connection, negotiated by control.
     WebRtc {
-        rtc: Box<Rtc>,
+        rtc: Rtc,
         /// Our ICE ufrag: the demultiplexer routes the client's first checks by it.
         local_ufrag: String,
     },

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::commands::PeerId;
+use crate::ids::PeerId;
 
 const STUN_HEADER_BYTES: usize = 20;
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];

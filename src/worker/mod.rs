@@ -1,36 +1,43 @@
 //! Media workers: one pinned thread per core, each the only owner of one UDP socket and of every
-//! peer of the rooms assigned to it. The loop: take commands, wait for datagrams (or a timer, or
-//! a wakeup), feed each datagram to its peer, fire due timers, push forwarded packets out of the
-//! players, flush the batched sends.
+//! endpoint of the rooms assigned to it. The loop (`turn.rs`): take commands, wait for
+//! datagrams (or a timer, or a wakeup), feed each datagram to its endpoint, fire due timers,
+//! push forwarded packets out of the players, flush the batched sends.
 //!
-//! Invariants: nothing here blocks except the I/O wait; every peer is polled to its timeout after
-//! each mutation; a peer's failure (or panic) removes that peer only and is reported to control.
+//! Folders and files: `io/` is the only socket code (io_uring, `recvmmsg`/`sendmmsg`, and the
+//! in-memory `SimIo`); `demux.rs` finds a datagram's endpoint; `endpoint/` holds the endpoint
+//! kinds; `state.rs` and `flush.rs` are the worker's state and what each event does to it;
+//! `commands.rs` and `notify.rs` are the typed queues to and from the control thread;
+//! `counters.rs` is the counter table `/health` reads.
+//!
+//! Invariants: nothing here blocks except the I/O wait; every endpoint is polled to its
+//! timeout after each mutation; an endpoint's failure (or panic) removes that endpoint only and
+//! is reported to control.
 
 pub mod commands;
+pub mod counters;
 pub mod demux;
+pub mod endpoint;
+mod flush;
 pub mod io;
-pub mod peer_slot;
-mod state;
+pub mod notify;
+pub mod state;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use tokio::sync::Notify;
 
-use self::commands::{
-    Command, Notification, WorkerHandle, WorkerId, WorkerStats, WORKER_COMMAND_QUEUE_DEPTH,
-};
+use self::commands::{Command, Notification, WorkerHandle, WORKER_COMMAND_QUEUE_DEPTH};
+use self::counters::CounterTable;
 use self::io::{DatagramIo, IoConfig};
+use self::notify::{ChannelSink, Notifier};
+use self::state::{WorkerSetup, WorkerState};
 use crate::config::Config;
-
-/// Datagram bytes a worker stages per receive batch before processing: the backends hand over
-/// at most this many datagrams per call, each at most `DATAGRAM_BYTES_MAX`.
-const STAGING_BYTES: usize = io::RECV_BATCH_DATAGRAMS_MAX * io::DATAGRAM_BYTES_MAX;
-
-/// Pause after a failed receive, so a persistent error costs a core nothing.
-const IO_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(10);
+use crate::ids::WorkerId;
 
 /// Open every worker's socket (so a port in use fails start-up) and start the threads.
 pub fn spawn_workers(
@@ -42,24 +49,30 @@ pub fn spawn_workers(
     let mut handles = Vec::with_capacity(config.workers);
     let mut threads = Vec::with_capacity(config.workers);
     for index in 0..config.workers {
-        let port = config.media_port(index);
+        let port = config.worker_port(index);
         let io = open_media_socket(config, port)
             .map_err(|e| std::io::Error::new(e.kind(), format!("worker {index}: UDP port {port}: {e}")))?;
         let (command_tx, command_rx) = bounded(WORKER_COMMAND_QUEUE_DEPTH);
         let id = WorkerId(index);
+        let counters = Arc::new(CounterTable::default());
         let handle = WorkerHandle {
             id,
             commands: command_tx,
             waker: io.waker(),
-            stats: Arc::new(WorkerStats::default()),
+            counters: counters.clone(),
         };
         tracing::info!(worker = index, port, backend = ?io.kind(), "media worker listening");
-        let candidate = SocketAddr::new(config.media_ip, port);
+        let setup = WorkerSetup {
+            id,
+            candidate: SocketAddr::new(config.media_ip, port),
+            peer_timeout: config.peer_timeout,
+            seed: uuid::Uuid::new_v4().as_u64_pair().0,
+        };
         let core = cores.get(index % cores.len().max(1)).copied();
-        let silence_timeout = config.peer_silence_timeout;
-        let stats = handle.stats.clone();
-        let notifications = notifications.clone();
-        let control_wakeup = control_wakeup.clone();
+        let sink = ChannelSink {
+            queue: notifications.clone(),
+            control_wakeup: control_wakeup.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("webcall-worker-{index}"))
             .spawn(move || {
@@ -68,14 +81,8 @@ pub fn spawn_workers(
                         tracing::warn!(worker = index, "could not pin to a core");
                     }
                 }
-                let state = state::WorkerState::new(
-                    id,
-                    candidate,
-                    silence_timeout,
-                    notifications,
-                    control_wakeup,
-                    stats,
-                );
+                let notifier = Notifier::new(Box::new(sink));
+                let state = WorkerState::new(setup, notifier, counters, Instant::now());
                 run(io, command_rx, state);
             })?;
         handles.push(handle);
@@ -104,65 +111,14 @@ fn open_media_socket(config: &Config, port: u16) -> std::io::Result<Box<dyn Data
     }
 }
 
-fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: state::WorkerState) {
-    let mut staging = Staging::default();
-    loop {
-        let wait = state
-            .next_deadline()
-            .saturating_duration_since(std::time::Instant::now());
-        staging.clear();
-        let received = io.receive(Some(wait), &mut |meta, bytes| staging.push(meta.source, bytes));
-        if let Err(error) = received {
-            state.io_error(&error);
-            // A broken socket or ring fails every call: back off instead of spinning a core.
-            std::thread::sleep(IO_ERROR_BACKOFF);
-        }
-        let now = std::time::Instant::now();
-        // Commands go in before the datagrams: a new peer's first check often arrives in the
-        // same turn as the wakeup that announced the peer.
-        while let Ok(command) = commands.try_recv() {
-            if !state.handle_command(io.as_mut(), command, now) {
-                tracing::info!(worker = state.id.0, "media worker stopping");
-                return;
-            }
-        }
-        for (source, bytes) in staging.iter() {
-            state.handle_datagram(io.as_mut(), now, source, bytes);
-        }
-        if state.fire_timers(now) {
-            state.publish_stats(&io.stats());
-        }
-        state.flush_players(io.as_mut(), now);
-        if let Err(error) = io.flush() {
-            state.io_error(&error);
-        }
-    }
-}
-
-/// Received datagrams copied out of the backend's buffers so peers can be polled (which queues
-/// sends on the same backend) while they are processed.
-#[derive(Default)]
-struct Staging {
-    bytes: Vec<u8>,
-    items: Vec<(SocketAddr, usize, usize)>,
-}
-
-impl Staging {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.items.clear();
-        self.bytes.reserve(STAGING_BYTES);
-    }
-
-    fn push(&mut self, source: SocketAddr, bytes: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(bytes);
-        self.items.push((source, start, self.bytes.len()));
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.items
-            .iter()
-            .filter_map(|(source, start, end)| Some((*source, self.bytes.get(*start..*end)?)))
-    }
+fn run(mut io: Box<dyn DatagramIo>, commands: Receiver<Command>, mut state: WorkerState) {
+    let mut staging = turn::Staging::default();
+    let clock = Instant::now;
+    while turn::run_turn(
+        &mut state,
+        io.as_mut(),
+        &mut staging,
+        &clock,
+        &mut commands.try_iter(),
+    ) {}
 }

@@ -1,10 +1,14 @@
-//! The state one media worker owns: its peers, the demultiplexer, the forwarding table and the
-//! timer heap, and what happens to each on a datagram, a timer or a command.
+//! The state one media worker owns: its endpoints, the demultiplexer, the forwarding table, the
+//! timer heap and the counters, and what happens to each on a datagram, a timer or a command.
 //!
-//! Runs on its worker thread only. Invariants: a peer is in `peers`, `demux` and `router`
-//! together or in none; every mutation of a peer is followed by a poll (directly, or through the
-//! `dirty` list and the turn's forwarded `writes`, both drained by `flush_players` in the same
-//! loop turn); notifications to control never block.
+//! Runs on its worker thread only, and is sans-IO in time: every call takes `now`, nothing here
+//! reads a clock, and the seed of every choice it makes comes in [`WorkerSetup`], so the
+//! simulation (`tests/sim`) drives the very code the server runs, on a virtual clock.
+//! Invariants: an endpoint is in `slots`, `demux` and `router` together or in none; every
+//! mutation of an endpoint is followed by a poll in the same loop turn (directly, or through
+//! the `dirty` list and the turn's forwarded `writes`, both drained by `flush_players`; see
+//! the endpoint module for the one named exception); notifications to control never block and
+//! are never lost (`notify.rs`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -12,81 +16,75 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
-use tokio::sync::Notify;
-
-use super::commands::{Command, Notification, PeerAdd, PeerFailure, PeerId, PeerRole, WorkerId, WorkerStats};
+use super::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole};
+use super::counters::{CounterTable, DropReason, WorkerCounter};
 use super::demux::Demux;
-use super::io::DatagramIo;
-use super::io::IoStats;
-use super::peer_slot::{PeerSlot, PollEffects, SocketSink};
-use crate::room::{PlayerWrite, Router};
-use std::sync::atomic::Ordering;
+use super::endpoint::{Endpoint, PollEffects, Received, Slot, WebRtcPeer};
+use super::io::{DatagramIo, IoStats};
+use super::notify::Notifier;
+use crate::forward::rewrite::TrackStart;
+use crate::forward::{ForwardFault, IncomingRtp, PlayerWrite, RouteError, Router};
+use crate::ids::{PeerId, WorkerId};
 
-/// How often every peer is checked for silence; the timeout itself is configured (30 s default),
-/// so a one-second sweep makes it exact to within a second.
+/// How often every endpoint is checked for silence; the timeout itself is configured (30 s
+/// default), so a one-second sweep makes it exact to within a second.
 const SILENCE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest a worker sleeps without a reason, so a lost wakeup costs at most this.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(500);
+/// How soon a worker tries again to hand over notifications that found control's queue full.
+const NOTIFICATION_RETRY_INTERVAL: Duration = Duration::from_millis(10);
 /// Data-path warnings (unroutable datagrams, I/O errors) are logged at most this often.
 const DATA_PATH_LOG_INTERVAL: Duration = Duration::from_secs(10);
-/// Packets written into one player's `Rtc` before it is advanced and polled. str0m's send
-/// queue keeps the capacity of its largest backlog for the life of the peer, so a turn that
-/// queued a keyframe burst for every player would leave each holding it: 24 KiB per
-/// subscriber with 8× keyframes in upstream str0m (400-byte slots), about 1 KiB with the fork
-/// in `vendor/str0m` (boxed packets, pointer slots). 8 still takes a whole ordinary frame
-/// (6 packets at 1.5 Mbit/s and 30 fps, plus audio) in one poll.
-const PLAYER_WRITES_PER_POLL_MAX: usize = 8;
 
-#[derive(Default, Debug, Clone, Copy)]
-pub struct WorkerCounters {
-    pub datagrams_unroutable: u64,
-    pub peers_failed: u64,
-    pub notifications_dropped: u64,
-    pub io_errors: u64,
+/// What a worker is given at its start.
+#[derive(Debug, Clone)]
+pub struct WorkerSetup {
+    pub id: WorkerId,
+    /// The address announced in this worker's ICE candidates.
+    pub candidate: SocketAddr,
+    /// An endpoint silent this long (no datagram; a publisher: no RTP) is ended.
+    pub peer_timeout: Duration,
+    /// Seeds the worker's own choices (players' sequence and timestamp starts).
+    pub seed: u64,
+}
+
+/// What a test watches inside a worker (the server never sets one).
+pub trait WorkerProbe: Send {
+    /// A publisher's packet was decrypted and handed to forwarding.
+    fn accepted(&mut self, publisher: PeerId, packet: &IncomingRtp);
 }
 
 pub struct WorkerState {
     pub id: WorkerId,
     candidate: SocketAddr,
-    silence_timeout: Duration,
-    notifications: Sender<Notification>,
-    control_wakeup: Arc<Notify>,
-    /// Boxed: a slot holds a whole str0m `Rtc` (kilobytes), and the table keeps spare buckets.
-    peers: HashMap<PeerId, Box<PeerSlot>>,
-    demux: Demux,
-    router: Router,
-    timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
-    dirty: Vec<PeerId>,
+    peer_timeout: Duration,
+    notifier: Notifier,
+    counters: Arc<CounterTable>,
+    pub(super) slots: HashMap<PeerId, Slot>,
+    pub(super) demux: Demux,
+    pub(super) router: Router,
+    pub(super) timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
+    pub(super) dirty: Vec<PeerId>,
     /// Forwarded packets of this loop turn, applied player by player in `flush_players`.
-    writes: Vec<PlayerWrite>,
+    pub(super) writes: Vec<PlayerWrite>,
     /// Scratch for grouping `writes` by player: (player, index into `writes`).
-    write_order: Vec<(PeerId, u32)>,
-    effects: PollEffects,
+    pub(super) write_order: Vec<(PeerId, u32)>,
+    pub(super) effects: PollEffects,
+    pub(super) probe: Option<Box<dyn WorkerProbe>>,
     next_sweep: Instant,
     seed: u64,
-    pub counters: WorkerCounters,
     last_data_path_log: Option<Instant>,
-    stats: Arc<WorkerStats>,
 }
 
 impl WorkerState {
-    pub fn new(
-        id: WorkerId,
-        candidate: SocketAddr,
-        silence_timeout: Duration,
-        notifications: Sender<Notification>,
-        control_wakeup: Arc<Notify>,
-        stats: Arc<WorkerStats>,
-    ) -> Self {
-        let now = Instant::now();
+    pub fn new(setup: WorkerSetup, notifier: Notifier, counters: Arc<CounterTable>, now: Instant) -> Self {
         WorkerState {
-            id,
-            candidate,
-            silence_timeout,
-            notifications,
-            control_wakeup,
-            peers: HashMap::new(),
+            id: setup.id,
+            candidate: setup.candidate,
+            peer_timeout: setup.peer_timeout,
+            notifier,
+            counters,
+            slots: HashMap::new(),
             demux: Demux::default(),
             router: Router::default(),
             timers: BinaryHeap::new(),
@@ -94,17 +92,46 @@ impl WorkerState {
             writes: Vec::new(),
             write_order: Vec::new(),
             effects: PollEffects::default(),
+            probe: None,
             next_sweep: now + SILENCE_SWEEP_INTERVAL,
-            seed: uuid::Uuid::new_v4().as_u64_pair().0 | 1,
-            counters: WorkerCounters::default(),
+            seed: setup.seed | 1,
             last_data_path_log: None,
-            stats,
         }
     }
 
-    /// The earliest instant something is due.
-    pub fn next_deadline(&self) -> Instant {
-        let idle = Instant::now() + IDLE_WAIT_MAX;
+    /// Watch accepted packets (tests).
+    pub fn set_probe(&mut self, probe: Box<dyn WorkerProbe>) {
+        self.probe = Some(probe);
+    }
+
+    /// Break forwarding on purpose (the simulation's own check that it catches a broken
+    /// fan-out). Never called by the server.
+    pub fn inject_fault(&mut self, fault: Option<ForwardFault>) {
+        self.router.set_fault(fault);
+    }
+
+    pub fn counters(&self) -> &CounterTable {
+        &self.counters
+    }
+
+    /// The endpoints this worker holds, in no particular order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.slots.keys().copied()
+    }
+
+    /// Where a player's track started (see `Router::player_track_start`).
+    pub fn player_track_start(&self, player: PeerId, kind: str0m::media::MediaKind) -> Option<TrackStart> {
+        self.router.player_track_start(player, kind)
+    }
+
+    /// The earliest instant something is due: at most [`IDLE_WAIT_MAX`] after `now`, or
+    /// [`NOTIFICATION_RETRY_INTERVAL`] while notifications wait in the backlog.
+    pub fn next_deadline(&self, now: Instant) -> Instant {
+        let idle = if self.notifier.backlog() > 0 {
+            now + NOTIFICATION_RETRY_INTERVAL
+        } else {
+            now + IDLE_WAIT_MAX
+        };
         let timer = self.timers.peek().map(|Reverse((at, _))| *at).unwrap_or(idle);
         timer.min(self.next_sweep).min(idle)
     }
@@ -112,64 +139,72 @@ impl WorkerState {
     /// Returns false on `Shutdown`.
     pub fn handle_command(&mut self, io: &mut dyn DatagramIo, command: Command, now: Instant) -> bool {
         match command {
-            Command::PeerAdd(add) => self.add_peer(io, *add, now),
-            Command::PeerRemove { peer } => self.remove_peer(peer),
+            Command::EndpointAdd(add) => self.add_endpoint(io, *add, now),
+            Command::PeerRemove { peer } => self.remove_endpoint(peer),
             Command::Shutdown => return false,
         }
         true
     }
 
-    fn add_peer(&mut self, io: &mut dyn DatagramIo, add: PeerAdd, now: Instant) {
-        let PeerAdd {
+    fn add_endpoint(&mut self, io: &mut dyn DatagramIo, add: EndpointAdd, now: Instant) {
+        let EndpointAdd {
             peer,
             role,
-            rtc,
-            local_ufrag,
             tracks,
+            spec,
         } = add;
         match role {
-            PeerRole::Publisher => self.router.add_publisher(peer, tracks.clone()),
+            PeerRole::Publisher => self.router.add_publisher(peer, tracks),
             PeerRole::Player { publisher } => {
                 let seed = self.next_seed();
                 if let Err(error) = self.router.add_player(peer, publisher, &tracks, seed) {
                     tracing::debug!(%peer, %error, "player refused");
-                    self.notify(Notification::PeerFailed {
-                        peer,
-                        failure: PeerFailure::Disconnected,
-                    });
+                    let failure = match error {
+                        RouteError::NoPublisher => PeerFailure::PublisherGone,
+                        RouteError::TooManyPlayers => PeerFailure::Internal,
+                    };
+                    self.notify(Notification::PeerFailed { peer, failure });
                     return;
                 }
             }
         }
-        self.demux.add_peer(peer, &local_ufrag);
-        self.peers
-            .insert(peer, Box::new(PeerSlot::new(peer, role, rtc, now)));
+        let endpoint = match spec {
+            EndpointSpec::WebRtc { rtc, local_ufrag } => {
+                self.demux.add_peer(peer, &local_ufrag);
+                Endpoint::WebRtc(Box::new(WebRtcPeer::new(peer, rtc)))
+            }
+        };
+        self.slots.insert(peer, Slot::new(peer, role, endpoint, now));
+        self.counters.set(WorkerCounter::Peers, self.slots.len() as u64);
         self.mark_dirty(peer);
         self.flush_players(io, now);
     }
 
-    fn remove_peer(&mut self, peer: PeerId) {
-        self.peers.remove(&peer);
+    fn remove_endpoint(&mut self, peer: PeerId) {
+        self.slots.remove(&peer);
         self.demux.remove_peer(peer);
         self.router.remove(peer);
+        self.counters.set(WorkerCounter::Peers, self.slots.len() as u64);
     }
 
-    fn fail_peer(&mut self, peer: PeerId, failure: PeerFailure) {
-        if self.peers.contains_key(&peer) {
-            self.counters.peers_failed += 1;
-            self.remove_peer(peer);
+    pub(super) fn fail_peer(&mut self, peer: PeerId, failure: PeerFailure) {
+        if self.slots.contains_key(&peer) {
+            self.counters.add(WorkerCounter::PeersFailed, 1);
+            if failure == PeerFailure::Internal {
+                self.counters.add(WorkerCounter::PeerPanics, 1);
+            }
+            self.remove_endpoint(peer);
             self.notify(Notification::PeerFailed { peer, failure });
         }
     }
 
-    fn notify(&mut self, notification: Notification) {
-        match self.notifications.try_send(notification) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.counters.notifications_dropped += 1
-            }
-        }
-        self.control_wakeup.notify_one();
+    pub(super) fn notify(&mut self, notification: Notification) {
+        self.notifier.send(notification, &self.counters);
+    }
+
+    /// Retry notifications that found control's queue full (each turn).
+    pub fn flush_notifications(&mut self) {
+        self.notifier.flush(&self.counters);
     }
 
     pub fn handle_datagram(
@@ -180,15 +215,23 @@ impl WorkerState {
         bytes: &[u8],
     ) {
         let Some(peer) = self.demux.route(source, bytes) else {
-            self.counters.datagrams_unroutable += 1;
-            self.log_data_path(|c| tracing::debug!(unroutable = c.datagrams_unroutable, %source, "datagram for no peer dropped"));
+            self.counters.dropped(DropReason::Unroutable);
+            self.log_data_path(now, |counters| {
+                let unroutable = counters.get_dropped(DropReason::Unroutable);
+                tracing::debug!(unroutable, %source, "datagram for no peer dropped")
+            });
             return;
         };
-        let Some(slot) = self.peers.get_mut(&peer) else {
+        let Some(slot) = self.slots.get_mut(&peer) else {
             return;
         };
         match slot.receive(now, source, self.candidate, bytes) {
-            Ok(()) => self.poll_peer(io, peer, now),
+            Ok(Received::Accepted) => self.poll_peer(io, peer, now),
+            Ok(Received::Refused) => {
+                self.counters.dropped(DropReason::RefusedByPeer);
+                self.poll_peer(io, peer, now);
+            }
+            Ok(Received::NotWebRtc) => self.counters.dropped(DropReason::NotWebRtc),
             Err(failure) => self.fail_peer(peer, failure),
         }
     }
@@ -200,7 +243,7 @@ impl WorkerState {
                 break;
             }
             self.timers.pop();
-            if let Some(slot) = self.peers.get_mut(&peer).filter(|slot| slot.next_timeout == at) {
+            if let Some(slot) = self.slots.get_mut(&peer).filter(|slot| slot.next_timeout == at) {
                 slot.timer_armed = false;
                 self.mark_dirty(peer);
             }
@@ -214,56 +257,23 @@ impl WorkerState {
         false
     }
 
-    /// Publish the counters for control to read.
-    pub fn publish_stats(&self, io: &IoStats) {
-        let set =
-            |counter: &std::sync::atomic::AtomicU64, value: u64| counter.store(value, Ordering::Relaxed);
-        set(&self.stats.peers, self.peers.len() as u64);
-        set(&self.stats.datagrams_received, io.datagrams_received);
-        set(&self.stats.datagrams_sent, io.datagrams_sent);
-        set(
-            &self.stats.datagrams_send_dropped,
-            io.send_dropped.saturating_add(io.send_errors),
-        );
-        set(
-            &self.stats.datagrams_unroutable,
-            self.counters.datagrams_unroutable,
-        );
-        set(&self.stats.peers_failed, self.counters.peers_failed);
-        set(
-            &self.stats.notifications_dropped,
-            self.counters.notifications_dropped,
-        );
-        set(&self.stats.io_errors, self.counters.io_errors);
-        set(&self.stats.syscalls, io.syscalls);
-        set(&self.stats.gso_batches, io.gso_batches);
-        set(&self.stats.gso_datagrams, io.gso_datagrams);
+    /// Copy the I/O backend's own counts into the table (once a second).
+    pub fn publish_io_stats(&self, io: &IoStats) {
+        let table = &self.counters;
+        table.set(WorkerCounter::DatagramsReceived, io.datagrams_received);
+        table.set(WorkerCounter::DatagramsSent, io.datagrams_sent);
+        table.set(WorkerCounter::Syscalls, io.syscalls);
+        table.set(WorkerCounter::GsoBatches, io.gso_batches);
+        table.set(WorkerCounter::GsoDatagrams, io.gso_datagrams);
+        table.set(WorkerCounter::RecvRearms, io.recv_rearms);
+        table.set_dropped(DropReason::Truncated, io.datagrams_truncated);
+        table.set_dropped(DropReason::ReceiveError, io.recv_errors);
+        table.set_dropped(DropReason::SendQueueFull, io.send_dropped);
+        table.set_dropped(DropReason::SendRefused, io.send_errors);
     }
 
-    /// Apply this turn's forwarded writes, then advance and poll every peer marked dirty
-    /// (keyframe requests, timers), until nothing is left.
-    pub fn flush_players(&mut self, io: &mut dyn DatagramIo, now: Instant) {
-        loop {
-            if !self.writes.is_empty() {
-                self.apply_writes(io, now);
-                continue;
-            }
-            let Some(peer) = self.dirty.pop() else {
-                break;
-            };
-            let Some(slot) = self.peers.get_mut(&peer).filter(|slot| slot.dirty) else {
-                continue; // Gone, or already advanced and polled with its writes.
-            };
-            slot.dirty = false;
-            match slot.advance(now) {
-                Ok(()) => self.poll_peer(io, peer, now),
-                Err(failure) => self.fail_peer(peer, failure),
-            }
-        }
-    }
-
-    fn mark_dirty(&mut self, peer: PeerId) {
-        if let Some(slot) = self.peers.get_mut(&peer) {
+    pub(super) fn mark_dirty(&mut self, peer: PeerId) {
+        if let Some(slot) = self.slots.get_mut(&peer) {
             if !slot.dirty {
                 slot.dirty = true;
                 self.dirty.push(peer);
@@ -271,117 +281,10 @@ impl WorkerState {
         }
     }
 
-    fn poll_peer(&mut self, io: &mut dyn DatagramIo, peer: PeerId, now: Instant) {
-        let Some(slot) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        let mut effects = std::mem::take(&mut self.effects);
-        let before = slot.next_timeout;
-        let result = slot.poll(
-            &mut SocketSink {
-                io,
-                demux: &mut self.demux,
-            },
-            &mut effects,
-        );
-        let (after, role) = (slot.next_timeout, slot.role);
-        if after != before || !slot.timer_armed {
-            slot.timer_armed = true;
-            self.timers.push(Reverse((after, peer)));
-        }
-        if let Err(failure) = result {
-            effects.clear();
-            self.effects = effects;
-            self.fail_peer(peer, failure);
-            return;
-        }
-        if effects.connected {
-            self.notify(Notification::PeerConnected { peer });
-        }
-        match role {
-            PeerRole::Publisher => {
-                let had_rtp = !effects.rtp.is_empty();
-                if had_rtp {
-                    if let Some(slot) = self.peers.get_mut(&peer) {
-                        slot.last_rtp = now;
-                    }
-                }
-                for packet in effects.rtp.drain(..) {
-                    self.router.forward(peer, &packet, &mut self.writes);
-                }
-                if had_rtp {
-                    self.request_keyframe_if_due(peer, now, false);
-                }
-            }
-            PeerRole::Player { publisher } => {
-                if effects.keyframe_requested || effects.connected {
-                    self.request_keyframe_if_due(publisher, now, effects.keyframe_requested);
-                }
-            }
-        }
-        effects.clear();
-        self.effects = effects;
-    }
-
-    /// Every forwarded write queued this turn, grouped by player: each player's packets are
-    /// written, its clock advanced and its output polled in one go (in chunks of
-    /// [`PLAYER_WRITES_PER_POLL_MAX`]), so its `Rtc` (cold: one of hundreds) is pulled into
-    /// cache once per turn rather than once to write each packet and again to send them.
-    /// Order among one player's packets is kept.
-    fn apply_writes(&mut self, io: &mut dyn DatagramIo, now: Instant) {
-        let writes = std::mem::take(&mut self.writes);
-        let mut order = std::mem::take(&mut self.write_order);
-        order.clear();
-        order.extend((0u32..).zip(&writes).map(|(index, write)| (write.player, index)));
-        order.sort_unstable();
-        for group in order.chunk_by(|a, b| a.0 == b.0) {
-            let Some(&(player, _)) = group.first() else {
-                continue;
-            };
-            for chunk in group.chunks(PLAYER_WRITES_PER_POLL_MAX) {
-                let Some(slot) = self.peers.get_mut(&player) else {
-                    break; // Failed on an earlier chunk.
-                };
-                let written = slot.write_batch(
-                    chunk
-                        .iter()
-                        .filter_map(|&(_, index)| writes.get(index as usize))
-                        .map(|write| (write.mid, write.kind, write.rtp.clone())),
-                );
-                slot.dirty = false;
-                match written.and_then(|()| slot.advance(now)) {
-                    Ok(()) => self.poll_peer(io, player, now),
-                    Err(failure) => self.fail_peer(player, failure),
-                }
-            }
-        }
-        let mut writes = writes;
-        writes.clear();
-        writes.append(&mut self.writes); // none expected: players do not forward
-        self.writes = writes;
-        self.write_order = order;
-    }
-
-    fn request_keyframe_if_due(&mut self, publisher: PeerId, now: Instant, player_asked: bool) {
-        if !self.router.keyframe_request_due(publisher, now, player_asked) {
-            return;
-        }
-        let Some(mid) = self.router.publisher_video_mid(publisher) else {
-            return;
-        };
-        let Some(slot) = self.peers.get_mut(&publisher) else {
-            return;
-        };
-        match slot.request_keyframe(mid) {
-            Ok(()) => self.mark_dirty(publisher),
-            Err(failure) => self.fail_peer(publisher, failure),
-        }
-    }
-
     fn sweep_silent_peers(&mut self, now: Instant) {
-        let quiet = |since: Instant| now.saturating_duration_since(since) >= self.silence_timeout;
-        let silent: Vec<(PeerId, PeerFailure)> = self
-            .peers
+        let quiet = |since: Instant| now.saturating_duration_since(since) >= self.peer_timeout;
+        let mut silent: Vec<(PeerId, PeerFailure)> = self
+            .slots
             .values()
             .filter_map(|slot| {
                 if quiet(slot.last_rx) {
@@ -398,25 +301,27 @@ impl WorkerState {
                 }
             })
             .collect();
+        // Ended in id order, so the notifications' order does not depend on the map's.
+        silent.sort_unstable_by_key(|(peer, _)| *peer);
         for (peer, failure) in silent {
             tracing::info!(%peer, info = failure.info(), "peer silent; ending it");
             self.fail_peer(peer, failure);
         }
     }
 
-    /// Stale heap entries (a peer's timeout moved) are skipped when popped; rebuild when they
-    /// outnumber live ones so the heap stays proportional to the peers.
+    /// Stale heap entries (an endpoint's timeout moved) are skipped when popped; rebuild when
+    /// they outnumber live ones so the heap stays proportional to the endpoints.
     fn compact_timers(&mut self) {
-        if self.timers.len() > 4 * self.peers.len() + 1024 {
+        if self.timers.len() > 4 * self.slots.len() + 1024 {
             self.timers = self
-                .peers
+                .slots
                 .values()
                 .map(|slot| Reverse((slot.next_timeout, slot.id)))
                 .collect();
         }
     }
 
-    fn next_seed(&mut self) -> u64 {
+    pub(super) fn next_seed(&mut self) -> u64 {
         // xorshift64: player sequence/timestamp starts need to differ, not to be secret.
         let mut x = self.seed;
         x ^= x << 13;
@@ -426,13 +331,15 @@ impl WorkerState {
         x
     }
 
-    pub fn io_error(&mut self, error: &std::io::Error) {
-        self.counters.io_errors += 1;
-        self.log_data_path(|c| tracing::warn!(errors = c.io_errors, %error, "worker I/O error"));
+    pub fn io_error(&mut self, error: &std::io::Error, now: Instant) {
+        self.counters.add(WorkerCounter::IoErrors, 1);
+        self.log_data_path(now, |counters| {
+            let errors = counters.get(WorkerCounter::IoErrors);
+            tracing::warn!(errors, %error, "worker I/O error")
+        });
     }
 
-    fn log_data_path(&mut self, log: impl FnOnce(&WorkerCounters)) {
-        let now = Instant::now();
+    fn log_data_path(&mut self, now: Instant, log: impl FnOnce(&CounterTable)) {
         if self
             .last_data_path_log
             .is_none_or(|at| now.saturating_duration_since(at) >= DATA_PATH_LOG_INTERVAL)

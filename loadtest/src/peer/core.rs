@@ -145,6 +145,17 @@ impl PeerCore {
 
     /// A publisher with send-only m-lines (audio first, like a browser); returns the offer.
     pub fn publisher(local: SocketAddr, media: &PublisherMedia, now: Instant) -> Result<(Self, String)> {
+        Self::publisher_seeded(local, media, uuid::Uuid::new_v4().as_u64_pair().0, now)
+    }
+
+    /// [`Self::publisher`] with the media clock's phase and the RTP sequence and timestamp
+    /// starts drawn from `seed`, so a simulation replays exactly.
+    pub fn publisher_seeded(
+        local: SocketAddr,
+        media: &PublisherMedia,
+        seed: u64,
+        now: Instant,
+    ) -> Result<(Self, String)> {
         let video: Vec<_> = media.video.iter().map(|v| v.0).collect();
         let audio: Vec<_> = media.audio.iter().copied().collect();
         let rtc = build(local, &video, &audio, &media.payload_types, now)?;
@@ -158,7 +169,6 @@ impl PeerCore {
             media.video.is_some(),
             0,
         )?;
-        let seed = uuid::Uuid::new_v4().as_u64_pair().0;
         let video = vmid
             .zip(media.video)
             .map(|(m, (c, w, h))| (m, VideoSource::new(c, w, h)));

@@ -45,6 +45,14 @@ impl PeerCore {
         }
     }
 
+    /// Publisher: send `fps` video frames a second instead of [`crate::media::VIDEO_FPS`]
+    /// (simulations keep their packet rate low). Call before the peer connects.
+    pub fn set_video_fps(&mut self, fps: u32) {
+        if let Some(out) = &mut self.outgoing {
+            out.set_video_fps(fps);
+        }
+    }
+
     /// Player: where to find send instants of payloads that carry no stamp (the send log of
     /// the publisher this peer plays).
     pub fn set_send_log(&mut self, log: Option<Arc<SendLog>>) {

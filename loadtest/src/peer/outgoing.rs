@@ -150,6 +150,8 @@ pub(crate) struct Outgoing {
     keyframe_interval: Option<Duration>,
     pub sending: bool,
     pub load: Option<LoadProfile>,
+    /// RTP timestamp ticks per video frame (90 kHz / frames per second).
+    video_ts_step: u32,
 }
 
 impl Outgoing {
@@ -172,7 +174,17 @@ impl Outgoing {
             keyframe_interval,
             sending: true,
             load: None,
+            video_ts_step: VIDEO_CLOCK_RATE / VIDEO_FPS,
         }
+    }
+
+    /// Sends `fps` video frames a second (timestamps follow: 90 kHz / fps per frame).
+    pub fn set_video_fps(&mut self, fps: u32) {
+        let fps = fps.max(1);
+        if let Some((track, _)) = &mut self.video {
+            track.period = Duration::from_nanos(1_000_000_000 / u64::from(fps));
+        }
+        self.video_ts_step = VIDEO_CLOCK_RATE / fps;
     }
 
     /// Resolves each track's payload type from the answer. A track the answer rejected
@@ -272,7 +284,7 @@ impl Outgoing {
                 };
                 let ts = t
                     .ts_base
-                    .wrapping_add((t.index as u32).wrapping_mul(VIDEO_CLOCK_RATE / VIDEO_FPS));
+                    .wrapping_add((t.index as u32).wrapping_mul(self.video_ts_step));
                 let pacing = self.load.as_ref().and_then(|p| {
                     let factor = p.pacing_factor.filter(|f| *f > 0.0)?;
                     Some(factor * f64::from(p.video_bitrate_bps))

@@ -3,35 +3,35 @@
 //! opens and closes, and worker notifications; it queues [`Effect`]s (frames to sessions,
 //! commands to workers) that the hub carries out.
 //!
-//! Runs on the control thread only. Invariants: a stream name is published at most once in the
-//! process; a room lives on exactly one worker and every stream published in it lives there
-//! too; every peer the directory created is either in `peers` (and on its worker) or a
-//! `PeerRemove` for it has been queued; a session's close frees everything it held.
+//! Runs on the control thread only. Maps are ordered (`BTreeMap`) so that what the directory
+//! does for a given input sequence is the same every time (the simulation relies on it) and no
+//! client-chosen name can degrade a hash table. Invariants (checked by [`Directory::check`]):
+//! a stream name is published at most once in the process; a room lives on exactly one worker
+//! and every stream published in it lives there too; every peer the directory created is in
+//! `peers`, in its session's streams and counted in its worker's load, or a `PeerRemove` for it
+//! has been queued and it is in none of them; a publisher's players are exactly the player
+//! peers of its stream; a room's participants are sessions that list the room; a session's
+//! close frees everything it held.
 
+mod errors;
+mod invariants;
 mod rooms;
 mod streams;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::fmt;
+use std::collections::BTreeMap;
 use std::time::Instant;
+
+pub use errors::{RoomError, StreamError};
+pub use invariants::InvariantBroken;
 
 use super::signaling::protocol::{
     parse_client_frame, AppCommand, ClientMessage, ParseFailure, ServerMessage, StreamStatus,
 };
-use crate::peer::{PeerEnv, StreamTracks};
-use crate::worker::commands::{Command, Notification, PeerId, WorkerId};
-
-/// A WebSocket session, unique in the process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u64);
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session-{}", self.0)
-    }
-}
+use crate::ids::{Login, MediaSessionId, PeerId, RoomName, SessionId, StreamName, WorkerId};
+use crate::sdp::{PeerEnv, StreamTracks};
+use crate::worker::commands::{Command, Notification};
 
 /// Something the hub must do on the directory's behalf.
 pub enum Effect {
@@ -41,29 +41,29 @@ pub enum Effect {
 
 #[derive(Debug, Clone)]
 pub struct DirectoryLimits {
-    pub room_participants_max: usize,
+    pub room_capacity: usize,
     pub session_streams_max: usize,
 }
 
 #[derive(Default)]
 struct Session {
-    login: Option<String>,
+    login: Option<Login>,
     /// Rooms joined, in join order.
-    rooms: Vec<String>,
-    /// mediaSessionId → peer, for every stream this session publishes or plays.
-    streams: HashMap<String, PeerId>,
+    rooms: Vec<RoomName>,
+    /// Every stream this session publishes or plays, by the client's id for it.
+    streams: BTreeMap<MediaSessionId, PeerId>,
 }
 
 struct Room {
     worker: WorkerId,
     /// (login, session) in join order.
-    participants: Vec<(String, SessionId)>,
+    participants: Vec<(Login, SessionId)>,
 }
 
 struct Published {
     peer: PeerId,
-    login: String,
-    room: Option<String>,
+    login: Login,
+    room: Option<RoomName>,
     worker: WorkerId,
     tracks: StreamTracks,
     /// `PUBLISHING` was sent and the room told `PUBLISHED`.
@@ -80,8 +80,8 @@ enum PeerKind {
 struct PeerInfo {
     kind: PeerKind,
     session: SessionId,
-    media_session_id: String,
-    stream: String,
+    media_session_id: MediaSessionId,
+    stream: StreamName,
     worker: WorkerId,
 }
 
@@ -91,10 +91,10 @@ pub struct Directory {
     envs: Vec<PeerEnv>,
     /// Peers per worker, for placing new rooms and plain streams on the least loaded one.
     worker_load: Vec<usize>,
-    sessions: HashMap<SessionId, Session>,
-    rooms: HashMap<String, Room>,
-    published: HashMap<String, Published>,
-    peers: HashMap<PeerId, PeerInfo>,
+    sessions: BTreeMap<SessionId, Session>,
+    rooms: BTreeMap<RoomName, Room>,
+    published: BTreeMap<StreamName, Published>,
+    peers: BTreeMap<PeerId, PeerInfo>,
     next_peer: u64,
     effects: Vec<Effect>,
 }
@@ -106,10 +106,10 @@ impl Directory {
             limits,
             envs,
             worker_load: vec![0; workers],
-            sessions: HashMap::new(),
-            rooms: HashMap::new(),
-            published: HashMap::new(),
-            peers: HashMap::new(),
+            sessions: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            published: BTreeMap::new(),
+            peers: BTreeMap::new(),
             next_peer: 1,
             effects: Vec::new(),
         }
@@ -159,7 +159,9 @@ impl Directory {
                     self.fail(id, "connection", None, "Session is already established");
                     return;
                 }
-                let login = request.login.unwrap_or_else(|| format!("user-{}", id.0));
+                let login = request
+                    .login
+                    .unwrap_or_else(|| Login::new(format!("user-{}", id.0)));
                 session.login = Some(login.clone());
                 let auth_token = uuid::Uuid::new_v4().to_string();
                 self.send(
@@ -182,13 +184,11 @@ impl Directory {
                 let result = match &command {
                     AppCommand::Join { room, .. } => self.join(id, room),
                     AppCommand::Leave { room } => self.leave(id, room),
-                    AppCommand::SendMessage { room, to, text } => {
-                        self.send_chat(id, room, to.as_deref(), text)
-                    }
+                    AppCommand::SendMessage { room, to, text } => self.send_chat(id, room, to.as_ref(), text),
                 };
                 let (accepted, info) = match result {
                     Ok(()) => (true, None),
-                    Err(info) => (false, Some(info)),
+                    Err(error) => (false, Some(error.to_string())),
                 };
                 self.send(
                     id,
@@ -222,7 +222,7 @@ impl Directory {
                 },
             );
         } else if let Some(media_session_id) = failure.media_session_id {
-            let name = failure.stream_name.unwrap_or_default();
+            let name = failure.stream_name.unwrap_or_else(|| StreamName::new(""));
             self.send_status(
                 id,
                 &media_session_id,
@@ -254,16 +254,16 @@ impl Directory {
     fn send_status(
         &mut self,
         id: SessionId,
-        media_session_id: &str,
-        name: &str,
+        media_session_id: &MediaSessionId,
+        name: &StreamName,
         status: StreamStatus,
         info: Option<String>,
     ) {
         self.send(
             id,
             ServerMessage::StreamStatus {
-                media_session_id: media_session_id.to_owned(),
-                name: name.to_owned(),
+                media_session_id: media_session_id.clone(),
+                name: name.clone(),
                 status,
                 info,
             },
@@ -280,8 +280,8 @@ impl Directory {
         WorkerId(index)
     }
 
-    fn login_of(&self, id: SessionId) -> Option<&str> {
-        self.sessions.get(&id)?.login.as_deref()
+    fn login_of(&self, id: SessionId) -> Option<&Login> {
+        self.sessions.get(&id)?.login.as_ref()
     }
 
     /// Worker notifications: a peer connected or ended.
@@ -302,6 +302,11 @@ impl Directory {
             published: self.published.len(),
             peers: self.peers.len(),
         }
+    }
+
+    /// Every peer the directory holds, with the worker it lives on.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, WorkerId)> + '_ {
+        self.peers.iter().map(|(peer, info)| (*peer, info.worker))
     }
 }
 

@@ -4,42 +4,45 @@
 //! join order (each published, announced stream as `{login, name}`, a participant without one as
 //! its login); an empty room is removed.
 
-use super::{Directory, EndReason, Room, SessionId};
+use super::{Directory, EndReason, Room, RoomError, SessionId};
 use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StateEntry};
+use crate::ids::{Login, PeerId, RoomName};
 
 /// Rooms one session may be in at once: the example pages use one; a few cover dashboards.
 pub const SESSION_ROOMS_MAX: usize = 16;
 
 impl Directory {
-    pub(super) fn join(&mut self, id: SessionId, room_name: &str) -> Result<(), String> {
-        let login = self.login_of(id).ok_or("Session is not established")?.to_owned();
-        let session = self.sessions.get(&id).ok_or("Session is gone")?;
-        if session.rooms.iter().any(|r| r == room_name) {
-            return Err(format!("Already joined room '{room_name}'"));
+    pub(super) fn join(&mut self, id: SessionId, room_name: &RoomName) -> Result<(), RoomError> {
+        let login = self.login_of(id).ok_or(RoomError::NotEstablished)?.clone();
+        let session = self.sessions.get(&id).ok_or(RoomError::NotEstablished)?;
+        if session.rooms.contains(room_name) {
+            return Err(RoomError::AlreadyJoined(room_name.clone()));
         }
         if session.rooms.len() >= SESSION_ROOMS_MAX {
-            return Err(format!("A session may join at most {SESSION_ROOMS_MAX} rooms"));
+            return Err(RoomError::TooManyRooms);
         }
         if let Some(room) = self.rooms.get(room_name) {
-            if room.participants.len() >= self.limits.room_participants_max {
-                return Err(format!(
-                    "Room is full (capacity {})",
-                    self.limits.room_participants_max
-                ));
+            if room.participants.len() >= self.limits.room_capacity {
+                return Err(RoomError::Full {
+                    capacity: self.limits.room_capacity,
+                });
             }
             if room.participants.iter().any(|(l, _)| *l == login) {
-                return Err(format!("Login '{login}' is already in room '{room_name}'"));
+                return Err(RoomError::LoginTaken {
+                    login,
+                    room: room_name.clone(),
+                });
             }
         }
         let worker = self.least_loaded_worker();
-        let room = self.rooms.entry(room_name.to_owned()).or_insert_with(|| Room {
+        let room = self.rooms.entry(room_name.clone()).or_insert_with(|| Room {
             worker,
             participants: Vec::new(),
         });
         let others: Vec<SessionId> = room.participants.iter().map(|(_, s)| *s).collect();
         room.participants.push((login.clone(), id));
         if let Some(session) = self.sessions.get_mut(&id) {
-            session.rooms.push(room_name.to_owned());
+            session.rooms.push(room_name.clone());
         }
         for other in others {
             self.send_room_event(other, room_name, RoomEvent::Joined(login.clone()));
@@ -48,7 +51,7 @@ impl Directory {
     }
 
     /// The joiner's `STATE`: sent right after its join is accepted.
-    pub(super) fn send_state(&mut self, id: SessionId, room_name: &str) {
+    pub(super) fn send_state(&mut self, id: SessionId, room_name: &RoomName) {
         let Some(room) = self.rooms.get(room_name) else {
             return;
         };
@@ -79,12 +82,12 @@ impl Directory {
         self.send_room_event(id, room_name, RoomEvent::State(entries));
     }
 
-    pub(super) fn leave(&mut self, id: SessionId, room_name: &str) -> Result<(), String> {
-        let session = self.sessions.get(&id).ok_or("Session is gone")?;
-        if !session.rooms.iter().any(|r| r == room_name) {
-            return Err(format!("Not joined to room '{room_name}'"));
+    pub(super) fn leave(&mut self, id: SessionId, room_name: &RoomName) -> Result<(), RoomError> {
+        let session = self.sessions.get(&id).ok_or(RoomError::NotEstablished)?;
+        if !session.rooms.contains(room_name) {
+            return Err(RoomError::NotJoined(room_name.clone()));
         }
-        let in_room: Vec<_> = session
+        let in_room: Vec<PeerId> = session
             .streams
             .values()
             .filter(|peer| {
@@ -102,7 +105,7 @@ impl Directory {
     }
 
     /// Take the session out of the room, tell the others `LEFT`, drop the room when empty.
-    pub(super) fn remove_participant(&mut self, id: SessionId, room_name: &str) {
+    pub(super) fn remove_participant(&mut self, id: SessionId, room_name: &RoomName) {
         if let Some(session) = self.sessions.get_mut(&id) {
             session.rooms.retain(|r| r != room_name);
         }
@@ -125,17 +128,15 @@ impl Directory {
     pub(super) fn send_chat(
         &mut self,
         id: SessionId,
-        room_name: &str,
-        to: Option<&str>,
+        room_name: &RoomName,
+        to: Option<&Login>,
         text: &str,
-    ) -> Result<(), String> {
-        let from = self.login_of(id).ok_or("Session is not established")?.to_owned();
-        let room = self
-            .rooms
-            .get(room_name)
-            .ok_or_else(|| format!("Not joined to room '{room_name}'"))?;
+    ) -> Result<(), RoomError> {
+        let from = self.login_of(id).ok_or(RoomError::NotEstablished)?.clone();
+        let not_joined = || RoomError::NotJoined(room_name.clone());
+        let room = self.rooms.get(room_name).ok_or_else(not_joined)?;
         if !room.participants.iter().any(|(_, s)| *s == id) {
-            return Err(format!("Not joined to room '{room_name}'"));
+            return Err(not_joined());
         }
         let recipients: Vec<SessionId> = match to {
             Some(to) => {
@@ -143,7 +144,10 @@ impl Directory {
                     .participants
                     .iter()
                     .find(|(login, _)| login == to)
-                    .ok_or_else(|| format!("Participant '{to}' is not in room '{room_name}'"))?;
+                    .ok_or_else(|| RoomError::NoSuchParticipant {
+                        to: to.clone(),
+                        room: room_name.clone(),
+                    })?;
                 vec![*session]
             }
             None => room
@@ -163,18 +167,18 @@ impl Directory {
         Ok(())
     }
 
-    pub(super) fn send_room_event(&mut self, id: SessionId, room_name: &str, event: RoomEvent) {
+    pub(super) fn send_room_event(&mut self, id: SessionId, room_name: &RoomName, event: RoomEvent) {
         self.send(
             id,
             ServerMessage::Room {
-                room: room_name.to_owned(),
+                room: room_name.clone(),
                 event,
             },
         );
     }
 
     /// Tell everyone in `room_name` but `except` about a stream event.
-    pub(super) fn broadcast_room(&mut self, room_name: &str, except: SessionId, event: RoomEvent) {
+    pub(super) fn broadcast_room(&mut self, room_name: &RoomName, except: SessionId, event: RoomEvent) {
         let Some(room) = self.rooms.get(room_name) else {
             return;
         };
@@ -190,7 +194,7 @@ impl Directory {
     }
 
     /// The room a published stream belongs to (its players are in the same room).
-    pub(super) fn stream_room(&self, stream: &str) -> Option<&str> {
-        self.published.get(stream).and_then(|p| p.room.as_deref())
+    pub(super) fn stream_room(&self, stream: &crate::ids::StreamName) -> Option<&RoomName> {
+        self.published.get(stream).and_then(|p| p.room.as_ref())
     }
 }

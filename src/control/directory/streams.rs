@@ -6,10 +6,11 @@
 
 use std::time::Instant;
 
-use super::{Directory, EndReason, PeerInfo, PeerKind, Published, SessionId};
+use super::{Directory, EndReason, PeerInfo, PeerKind, Published, SessionId, StreamError};
 use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StreamRequest, StreamStatus};
-use crate::peer::{negotiate_player, negotiate_publisher, Negotiated};
-use crate::worker::commands::{Command, PeerAdd, PeerId, PeerRole, WorkerId};
+use crate::ids::{Login, MediaSessionId, PeerId, RoomName, StreamName, WorkerId};
+use crate::sdp::{negotiate_player, negotiate_publisher, Negotiated};
+use crate::worker::commands::{Command, EndpointAdd, EndpointSpec, PeerRole};
 
 impl Directory {
     pub(super) fn publish(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
@@ -23,23 +24,28 @@ impl Directory {
             room,
             ..
         } = request;
-        let result = self.check_new_stream(id, room.as_deref()).and_then(|login| {
+        let result = self.check_new_stream(id, room.as_ref()).and_then(|login| {
             if self.published.contains_key(&name) {
-                return Err("Stream name is already in use".to_owned());
+                return Err(StreamError::NameInUse);
             }
             let worker = match &room {
-                Some(room) => self.rooms.get(room).map(|r| r.worker).ok_or("Room is gone")?,
+                Some(room) => self
+                    .rooms
+                    .get(room)
+                    .map(|r| r.worker)
+                    .ok_or(StreamError::Internal("the session's room is gone"))?,
                 None => self.least_loaded_worker(),
             };
-            let env = self.envs.get(worker.0).ok_or("No media worker")?;
-            let negotiated = negotiate_publisher(&sdp, env, now).map_err(|e| e.to_string())?;
+            let env = self
+                .envs
+                .get(worker.0)
+                .ok_or(StreamError::Internal("no media worker"))?;
+            let negotiated = negotiate_publisher(&sdp, env, now)?;
             Ok((login, worker, negotiated))
         });
         let (login, worker, negotiated) = match result {
             Ok(ok) => ok,
-            Err(info) => {
-                return self.send_status(id, &media_session_id, &name, StreamStatus::Failed, Some(info))
-            }
+            Err(error) => return self.refuse_stream(id, &media_session_id, &name, &error),
         };
         let tracks = negotiated.tracks.clone();
         let peer = self.add_peer(
@@ -77,25 +83,26 @@ impl Directory {
             ..
         } = request;
         let result = self.check_new_stream(id, None).and_then(|_| {
-            let source = self.published.get(&name).ok_or("Stream not found")?;
+            let source = self.published.get(&name).ok_or(StreamError::NotFound)?;
             if let Some(stream_room) = &source.room {
                 let member = self
                     .sessions
                     .get(&id)
                     .is_some_and(|s| s.rooms.contains(stream_room));
                 if !member || room.as_ref().is_some_and(|r| r != stream_room) {
-                    return Err("Restricted access".to_owned());
+                    return Err(StreamError::RestrictedAccess);
                 }
             }
-            let env = self.envs.get(source.worker.0).ok_or("No media worker")?;
-            let negotiated = negotiate_player(&sdp, &source.tracks, env, now).map_err(|e| e.to_string())?;
+            let env = self
+                .envs
+                .get(source.worker.0)
+                .ok_or(StreamError::Internal("no media worker"))?;
+            let negotiated = negotiate_player(&sdp, &source.tracks, env, now)?;
             Ok((source.worker, source.peer, negotiated))
         });
         let (worker, publisher, negotiated) = match result {
             Ok(ok) => ok,
-            Err(info) => {
-                return self.send_status(id, &media_session_id, &name, StreamStatus::Failed, Some(info))
-            }
+            Err(error) => return self.refuse_stream(id, &media_session_id, &name, &error),
         };
         let role = PeerRole::Player { publisher };
         let peer = self.add_peer(
@@ -112,9 +119,34 @@ impl Directory {
         }
     }
 
+    /// Answer a refused publish or play with FAILED and the refusal's text.
+    fn refuse_stream(
+        &mut self,
+        id: SessionId,
+        media_session_id: &MediaSessionId,
+        name: &StreamName,
+        error: &StreamError,
+    ) {
+        if matches!(error, StreamError::Negotiation(_) | StreamError::Internal(_)) {
+            tracing::debug!(session = %id, stream = %name, detail = error.detail(), "stream refused");
+        }
+        self.send_status(
+            id,
+            media_session_id,
+            name,
+            StreamStatus::Failed,
+            Some(error.to_string()),
+        );
+    }
+
     /// A `mediaSessionId` the session already uses names its live stream: refuse with `fail`
     /// rather than a FAILED status, which the SDK would apply to that live stream.
-    fn refuse_reused_id(&mut self, id: SessionId, api_method: &str, media_session_id: &str) -> bool {
+    fn refuse_reused_id(
+        &mut self,
+        id: SessionId,
+        api_method: &str,
+        media_session_id: &MediaSessionId,
+    ) -> bool {
         let reused = self
             .sessions
             .get(&id)
@@ -123,7 +155,7 @@ impl Directory {
             self.fail(
                 id,
                 api_method,
-                Some(media_session_id.to_owned()),
+                Some(media_session_id.to_string()),
                 "MediaSessionId is already in use",
             );
         }
@@ -131,18 +163,15 @@ impl Directory {
     }
 
     /// Common checks for a new stream; returns the session's login.
-    fn check_new_stream(&self, id: SessionId, room: Option<&str>) -> Result<String, String> {
-        let session = self.sessions.get(&id).ok_or("Session is gone")?;
-        let login = session.login.clone().ok_or("Session is not established")?;
+    fn check_new_stream(&self, id: SessionId, room: Option<&RoomName>) -> Result<Login, StreamError> {
+        let session = self.sessions.get(&id).ok_or(StreamError::NotEstablished)?;
+        let login = session.login.clone().ok_or(StreamError::NotEstablished)?;
         if session.streams.len() >= self.limits.session_streams_max {
-            return Err(format!(
-                "A session may hold at most {} streams",
-                self.limits.session_streams_max
-            ));
+            return Err(StreamError::TooManyStreams(self.limits.session_streams_max));
         }
         if let Some(room) = room {
-            if !session.rooms.iter().any(|r| r == room) {
-                return Err(format!("Not joined to room '{room}'"));
+            if !session.rooms.contains(room) {
+                return Err(StreamError::NotJoined(room.clone()));
             }
         }
         Ok(login)
@@ -152,8 +181,8 @@ impl Directory {
     fn add_peer(
         &mut self,
         id: SessionId,
-        media_session_id: &str,
-        name: &str,
+        media_session_id: &MediaSessionId,
+        name: &StreamName,
         worker: WorkerId,
         kind: PeerKind,
         role: PeerRole,
@@ -170,30 +199,29 @@ impl Directory {
         self.send(
             id,
             ServerMessage::RemoteSdp {
-                media_session_id: media_session_id.to_owned(),
+                media_session_id: media_session_id.clone(),
                 sdp: answer_sdp,
             },
         );
-        let add = PeerAdd {
+        let add = EndpointAdd {
             peer,
             role,
-            rtc,
-            local_ufrag,
             tracks,
+            spec: EndpointSpec::WebRtc { rtc, local_ufrag },
         };
         self.effects
-            .push(super::Effect::Worker(worker, Command::PeerAdd(Box::new(add))));
+            .push(super::Effect::Worker(worker, Command::EndpointAdd(Box::new(add))));
         if let Some(load) = self.worker_load.get_mut(worker.0) {
             *load += 1;
         }
         if let Some(session) = self.sessions.get_mut(&id) {
-            session.streams.insert(media_session_id.to_owned(), peer);
+            session.streams.insert(media_session_id.clone(), peer);
         }
         let info = PeerInfo {
             kind,
             session: id,
-            media_session_id: media_session_id.to_owned(),
-            stream: name.to_owned(),
+            media_session_id: media_session_id.clone(),
+            stream: name.clone(),
             worker,
         };
         self.peers.insert(peer, info);
@@ -235,7 +263,7 @@ impl Directory {
 
     /// `unPublishStream` / `stopStream`: idempotent; an id this session does not hold is ignored
     /// (the SDK stops its streams again after a `leave` that already ended them).
-    pub(super) fn stop_by_client(&mut self, id: SessionId, media_session_id: &str) {
+    pub(super) fn stop_by_client(&mut self, id: SessionId, media_session_id: &MediaSessionId) {
         let peer = self
             .sessions
             .get(&id)

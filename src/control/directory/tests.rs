@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::*;
 use crate::worker::commands::{PeerFailure, PeerRole};
 
-const PUBLISH_OFFER: &str = include_str!("../../peer/testdata/chrome_publish_offer.sdp");
-const PLAY_OFFER: &str = include_str!("../../peer/testdata/chrome_play_offer.sdp");
+const PUBLISH_OFFER: &str = include_str!("../../sdp/testdata/chrome_publish_offer.sdp");
+const PLAY_OFFER: &str = include_str!("../../sdp/testdata/chrome_play_offer.sdp");
 
 struct Harness {
     directory: Directory,
@@ -19,8 +19,8 @@ struct Harness {
 
 impl Harness {
     fn new(capacity: usize) -> Self {
-        crate::peer::install_crypto_provider();
-        let cert = crate::peer::generate_dtls_cert().unwrap();
+        crate::sdp::install_crypto_provider();
+        let cert = crate::sdp::generate_dtls_cert().unwrap();
         let envs = (0..2)
             .map(|i| PeerEnv {
                 candidate: format!("127.0.0.1:{}", 31000 + i).parse().unwrap(),
@@ -28,7 +28,7 @@ impl Harness {
             })
             .collect();
         let limits = DirectoryLimits {
-            room_participants_max: capacity,
+            room_capacity: capacity,
             session_streams_max: 8,
         };
         Harness {
@@ -131,7 +131,7 @@ impl Harness {
         std::mem::take(&mut self.commands)
             .into_iter()
             .filter_map(|(w, c)| match c {
-                Command::PeerAdd(add) => Some((w, add.peer, add.role)),
+                Command::EndpointAdd(add) => Some((w, add.peer, add.role)),
                 _ => None,
             })
             .collect()

@@ -8,6 +8,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::ids::{Login, MediaSessionId, RoomName, StreamName};
+
 /// The largest text frame a client may send. A browser's SDP offer is 5–10 KB; 64 KiB leaves room
 /// for many m-lines while bounding what one frame can make us parse.
 pub const WS_MESSAGE_BYTES_MAX: usize = 64 * 1024;
@@ -40,41 +42,41 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionRequest {
     pub app_key: String,
-    pub login: Option<String>,
+    pub login: Option<Login>,
     pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppCommand {
     Join {
-        room: String,
+        room: RoomName,
         record: bool,
     },
     Leave {
-        room: String,
+        room: RoomName,
     },
     /// `to: None` broadcasts to everyone else in the room.
     SendMessage {
-        room: String,
-        to: Option<String>,
+        room: RoomName,
+        to: Option<Login>,
         text: String,
     },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamRequest {
-    pub media_session_id: String,
-    pub name: String,
+    pub media_session_id: MediaSessionId,
+    pub name: StreamName,
     pub sdp: String,
     /// `custom.name`: the room the stream belongs to, when it belongs to one.
-    pub room: Option<String>,
+    pub room: Option<RoomName>,
     pub record: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamRef {
-    pub media_session_id: String,
-    pub name: Option<String>,
+    pub media_session_id: MediaSessionId,
+    pub name: Option<StreamName>,
 }
 
 /// Why a frame was refused, with the ids needed to answer it in the protocol's own terms.
@@ -82,8 +84,8 @@ pub struct StreamRef {
 pub struct ParseFailure {
     pub message: Option<String>,
     pub operation_id: Option<String>,
-    pub media_session_id: Option<String>,
-    pub stream_name: Option<String>,
+    pub media_session_id: Option<MediaSessionId>,
+    pub stream_name: Option<StreamName>,
     pub reason: String,
 }
 
@@ -146,7 +148,7 @@ fn parse_connection(data: &Value) -> Result<ClientMessage, ParseFailure> {
     let custom = obj.get("custom").and_then(Value::as_object);
     let (login, token) = match custom {
         Some(custom) => (
-            optional_name(custom, "login")?,
+            optional_name(custom, "login")?.map(Login::from),
             optional_string(custom, "token", WS_MESSAGE_BYTES_MAX)?,
         ),
         None => (None, None),
@@ -183,18 +185,18 @@ fn parse_app_command(payload: &Value) -> Result<AppCommand, ParseFailure> {
     };
     match command.as_str() {
         "join" => Ok(AppCommand::Join {
-            room: required_name(options, "name")?,
+            room: required_name(options, "name")?.into(),
             record: options.get("record").and_then(Value::as_bool).unwrap_or(false),
         }),
         "leave" => Ok(AppCommand::Leave {
-            room: required_name(options, "name")?,
+            room: required_name(options, "name")?.into(),
         }),
         "sendMessage" => {
             let room = match options.get("roomConfig") {
-                Some(Value::Object(config)) => required_name(config, "name")?,
+                Some(Value::Object(config)) => RoomName::from(required_name(config, "name")?),
                 _ => return Err(ParseFailure::new("Missing 'roomConfig.name'")),
             };
-            let to = optional_name(options, "to")?;
+            let to = optional_name(options, "to")?.map(Login::from);
             let text = match options.get("text") {
                 Some(Value::String(text)) if text.len() <= CHAT_TEXT_BYTES_MAX => text.clone(),
                 Some(Value::String(_)) => {
@@ -215,22 +217,22 @@ fn parse_app_command(payload: &Value) -> Result<AppCommand, ParseFailure> {
 
 fn parse_stream_request(data: &Value) -> Result<StreamRequest, ParseFailure> {
     let obj = as_object(data, "stream")?;
-    let media_session_id = required_string(obj, "mediaSessionId", ID_BYTES_MAX)?;
+    let media_session_id = MediaSessionId::from(required_string(obj, "mediaSessionId", ID_BYTES_MAX)?);
     let attach = |mut failure: ParseFailure| {
         failure.media_session_id = Some(media_session_id.clone());
         failure.stream_name = obj
             .get("name")
             .and_then(Value::as_str)
-            .map(|n| truncate(n, NAME_BYTES_MAX));
+            .map(|n| StreamName::from(truncate(n, NAME_BYTES_MAX)));
         failure
     };
-    let name = required_name(obj, "name").map_err(attach)?;
+    let name = StreamName::from(required_name(obj, "name").map_err(attach)?);
     let sdp = match obj.get("sdp") {
         Some(Value::String(sdp)) if !sdp.trim().is_empty() => sdp.clone(),
         _ => return Err(attach(ParseFailure::new("Missing SDP offer"))),
     };
     let room = match obj.get("custom") {
-        Some(Value::Object(custom)) => optional_name(custom, "name").map_err(attach)?,
+        Some(Value::Object(custom)) => optional_name(custom, "name").map_err(attach)?.map(RoomName::from),
         _ => None,
     };
     let record = obj.get("record").and_then(Value::as_bool).unwrap_or(false);
@@ -246,8 +248,8 @@ fn parse_stream_request(data: &Value) -> Result<StreamRequest, ParseFailure> {
 fn parse_stream_ref(data: &Value) -> Result<StreamRef, ParseFailure> {
     let obj = as_object(data, "stream")?;
     Ok(StreamRef {
-        media_session_id: required_string(obj, "mediaSessionId", ID_BYTES_MAX)?,
-        name: optional_name(obj, "name")?,
+        media_session_id: required_string(obj, "mediaSessionId", ID_BYTES_MAX)?.into(),
+        name: optional_name(obj, "name")?.map(StreamName::from),
     })
 }
 
@@ -324,26 +326,26 @@ impl StreamStatus {
 /// One entry of a room's `STATE`: a participant without streams, or one of its streams.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateEntry {
-    Participant(String),
-    Stream { login: String, name: String },
+    Participant(Login),
+    Stream { login: Login, name: StreamName },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoomEvent {
     State(Vec<StateEntry>),
-    Joined(String),
-    Left(String),
-    Published { login: String, name: String },
-    Unpublished { login: String, name: String },
-    Failed { login: String, name: String },
-    Message { from: String, text: String },
+    Joined(Login),
+    Left(Login),
+    Published { login: Login, name: StreamName },
+    Unpublished { login: Login, name: StreamName },
+    Failed { login: Login, name: StreamName },
+    Message { from: Login, text: String },
 }
 
 /// A server frame, to be serialized with [`ServerMessage::to_json`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
     UserData {
-        login: String,
+        login: Login,
         auth_token: String,
         app_key: String,
     },
@@ -354,16 +356,16 @@ pub enum ServerMessage {
         info: Option<String>,
     },
     Room {
-        room: String,
+        room: RoomName,
         event: RoomEvent,
     },
     RemoteSdp {
-        media_session_id: String,
+        media_session_id: MediaSessionId,
         sdp: String,
     },
     StreamStatus {
-        media_session_id: String,
-        name: String,
+        media_session_id: MediaSessionId,
+        name: StreamName,
         status: StreamStatus,
         info: Option<String>,
     },

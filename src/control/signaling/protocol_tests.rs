@@ -150,8 +150,8 @@ fn failures_carry_the_ids_needed_to_answer() {
     assert_eq!(no_room.operation_id.as_deref(), Some("op8"));
     let no_sdp =
         parse(r#"{"message":"publishStream","data":[{"mediaSessionId":"m5","name":"s"}]}"#).unwrap_err();
-    assert_eq!(no_sdp.media_session_id.as_deref(), Some("m5"));
-    assert_eq!(no_sdp.stream_name.as_deref(), Some("s"));
+    assert_eq!(no_sdp.media_session_id.as_ref().map(|m| m.as_str()), Some("m5"));
+    assert_eq!(no_sdp.stream_name.as_ref().map(|n| n.as_str()), Some("s"));
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! One peer's `Rtc` as a worker holds it, with every call into str0m guarded so that a panic ends
-//! this peer only.
+//! The WebRTC endpoint kind: one peer's str0m `Rtc` as a worker holds it, with every call into
+//! str0m guarded so that a panic ends this peer only.
 //!
-//! Driving contract (str0m's): after any `handle_input` or `write_rtp` the `Rtc` must be polled
-//! until it yields a timeout; [`PeerSlot::poll`] does exactly that and the worker calls it after
-//! every mutation (`receive`, `advance`, `write`). A slot that returned an error is dead: the
-//! worker removes it and never calls it again. A player's slot also sizes its `Rtc`'s
+//! Runs on the worker that owns the peer. Driving contract: str0m's rule is that after any
+//! `handle_input` or write the `Rtc` is polled until it yields a timeout, and this type keeps
+//! it with one named exception, [`WRITES_BEFORE_POLL_MAX`]: up to that many direct-API calls
+//! that only queue (forwarded RTP writes, keyframe requests) may precede one `handle_input`
+//! (a receive or an advance), after which the poll must come before anything else. Debug
+//! builds check the contract on every call ([`PollDebt`]). A peer that returned an error is
+//! dead: the worker removes it and never calls it again. A player also sizes its `Rtc`'s
 //! retransmission history from the round trip its send statistics report.
 
 use std::net::SocketAddr;
@@ -17,36 +20,45 @@ use str0m::rtp::{Ssrc, StreamTx};
 use str0m::stats::MediaEgressStats;
 use str0m::{Event, Input, Output, Rtc};
 
-use super::commands::{PeerFailure, PeerId, PeerRole};
-use super::demux::Demux;
-use super::io::DatagramIo;
-use crate::peer::negotiate::set_rtx_history;
-use crate::peer::rtx_history::RtxHistory;
-use crate::room::{IncomingRtp, OutgoingRtp};
+use super::{PollEffects, Received, TransmitSink};
+use crate::forward::{IncomingRtp, OutgoingRtp};
+use crate::ids::PeerId;
+use crate::sdp::rtx_history::RtxHistory;
+use crate::sdp::set_rtx_history;
+use crate::worker::commands::PeerFailure;
 
-/// Where a peer's outgoing datagrams go.
-pub trait TransmitSink {
-    fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]);
+/// Queuing calls (RTP writes, keyframe requests) an `Rtc` may take before the `handle_input`
+/// and poll that follow them: the worker writes a player's forwarded packets in chunks of this
+/// many, then advances and polls once, so the player's cold `Rtc` is pulled into cache once
+/// per chunk instead of once per packet. Not more: str0m's send queue keeps the capacity of
+/// its largest backlog for the life of the peer (about 1 KiB per subscriber with 8× keyframes
+/// and the fork's boxed slots), and 8 still takes a whole ordinary frame (6 packets at
+/// 1.5 Mbit/s and 30 fps, plus audio) in one poll.
+pub const WRITES_BEFORE_POLL_MAX: usize = 8;
 
-    /// `peer` now sends to `destination` (called when it changes, before the first datagram
-    /// there).
-    fn learn_destination(&mut self, _peer: PeerId, _destination: SocketAddr) {}
+/// What was done to the `Rtc` since its last poll, to check the driving contract.
+#[derive(Debug, Default, Clone, Copy)]
+struct PollDebt {
+    /// Queuing calls since the last poll.
+    writes: usize,
+    /// A `handle_input` since the last poll: only the poll may come next.
+    input: bool,
 }
 
-/// The worker's sink: queue on the socket, and route the destination's replies back to this
-/// peer (str0m only sends to an address whose check it validated).
-pub struct SocketSink<'a> {
-    pub io: &'a mut dyn DatagramIo,
-    pub demux: &'a mut Demux,
-}
-
-impl TransmitSink for SocketSink<'_> {
-    fn transmit(&mut self, _peer: PeerId, destination: SocketAddr, datagram: &[u8]) {
-        self.io.queue_send(destination, datagram);
+impl PollDebt {
+    fn input(&mut self, what: &str) {
+        debug_assert!(!self.input, "{what} after a handle_input that was not polled");
+        self.input = true;
     }
 
-    fn learn_destination(&mut self, peer: PeerId, destination: SocketAddr) {
-        self.demux.learn_addr(peer, destination);
+    fn writes(&mut self, n: usize) {
+        debug_assert!(!self.input, "a write after a handle_input that was not polled");
+        self.writes = self.writes.saturating_add(n);
+        debug_assert!(
+            self.writes <= WRITES_BEFORE_POLL_MAX,
+            "{} writes before a poll (at most {WRITES_BEFORE_POLL_MAX})",
+            self.writes
+        );
     }
 }
 
@@ -82,40 +94,10 @@ struct TxTrack {
     nackable: bool,
 }
 
-/// Output of one poll that the worker acts on after the slot's borrow ends.
-#[derive(Default)]
-pub struct PollEffects {
-    /// A publisher's received packets, to forward.
-    pub rtp: Vec<IncomingRtp>,
-    /// A player asked for a keyframe (PLI or FIR).
-    pub keyframe_requested: bool,
-    /// The peer finished ICE and DTLS in this poll.
-    pub connected: bool,
-}
-
-impl PollEffects {
-    pub fn clear(&mut self) {
-        self.rtp.clear();
-        self.keyframe_requested = false;
-        self.connected = false;
-    }
-}
-
-pub struct PeerSlot {
-    pub id: PeerId,
-    pub role: PeerRole,
+pub struct WebRtcPeer {
+    id: PeerId,
     rtc: Rtc,
-    /// Last datagram that reached this peer: the silence timeout counts from here.
-    pub last_rx: Instant,
-    /// Last RTP packet a publisher sent (creation time until the first).
-    pub last_rtp: Instant,
-    pub connected: bool,
-    /// The `Rtc`'s next wanted wakeup.
-    pub next_timeout: Instant,
-    /// A timer-heap entry for `next_timeout` is pending.
-    pub timer_armed: bool,
-    /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
-    pub dirty: bool,
+    debt: PollDebt,
     /// Where the `Rtc` last sent: the demultiplexer learns an address once, not per datagram.
     sent_to: Option<SocketAddr>,
     /// A player's video retransmission history length, from its round trip.
@@ -125,18 +107,12 @@ pub struct PeerSlot {
     tx_tracks: [Option<TxTrack>; 2],
 }
 
-impl PeerSlot {
-    pub fn new(id: PeerId, role: PeerRole, rtc: Rtc, now: Instant) -> Self {
-        PeerSlot {
+impl WebRtcPeer {
+    pub fn new(id: PeerId, rtc: Rtc) -> Self {
+        WebRtcPeer {
             id,
-            role,
             rtc,
-            last_rx: now,
-            last_rtp: now,
-            connected: false,
-            next_timeout: now,
-            timer_armed: false,
-            dirty: false,
+            debt: PollDebt::default(),
             sent_to: None,
             rtx_history: RtxHistory::default(),
             tx_tracks: [None; 2],
@@ -157,11 +133,11 @@ impl PeerSlot {
         source: SocketAddr,
         destination: SocketAddr,
         bytes: &[u8],
-    ) -> Result<(), PeerFailure> {
+    ) -> Result<Received, PeerFailure> {
         let Ok(contents) = bytes.try_into() else {
-            return Ok(()); // Not STUN, DTLS, RTP or RTCP: str0m would refuse it; dropped.
+            return Ok(Received::NotWebRtc); // Not STUN, DTLS, RTP or RTCP: str0m would refuse it.
         };
-        self.last_rx = now;
+        self.debt.input("a receive");
         let input = Input::Receive(
             now,
             Receive {
@@ -172,16 +148,17 @@ impl PeerSlot {
             },
         );
         match self.guarded(|rtc| rtc.handle_input(input))? {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Received::Accepted),
             Err(error) => {
-                tracing::debug!(peer = %self.id, %error, "input refused");
-                Ok(())
+                tracing::trace!(peer = %self.id, %error, "input refused");
+                Ok(Received::Refused)
             }
         }
     }
 
     /// Move the peer's clock forward (timers, queued writes).
     pub fn advance(&mut self, now: Instant) -> Result<(), PeerFailure> {
+        self.debt.input("an advance");
         match self.guarded(|rtc| rtc.handle_input(Input::Timeout(now)))? {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -191,24 +168,22 @@ impl PeerSlot {
         }
     }
 
-    /// Write one forwarded packet on the outgoing track of its kind.
-    pub fn write(&mut self, mid: Mid, kind: MediaKind, rtp: OutgoingRtp) -> Result<(), PeerFailure> {
-        self.write_batch(std::iter::once((mid, kind, rtp)))
-    }
-
     /// Write forwarded packets, in order, each on the outgoing track of its kind: one unwind
     /// guard for the batch and one send-stream lookup (a hash probe into cold memory) per run
-    /// of packets of one kind, not per packet; a frame's packets come in a run.
+    /// of packets of one kind, not per packet; a frame's packets come in a run. At most
+    /// [`WRITES_BEFORE_POLL_MAX`] packets between two polls.
     pub fn write_batch(
         &mut self,
         writes: impl IntoIterator<Item = (Mid, MediaKind, OutgoingRtp)>,
     ) -> Result<(), PeerFailure> {
         let mut tracks = self.tx_tracks;
-        self.guarded(|rtc| {
+        let WebRtcPeer { id, rtc, debt, .. } = self;
+        catch_unwind(AssertUnwindSafe(|| {
             let mut api = rtc.direct_api();
             // The stream the previous packet went to: (kind index, stream, nackable).
             let mut current: Option<(usize, &mut StreamTx, bool)> = None;
             for (mid, kind, rtp) in writes {
+                debt.writes(1);
                 let kind_index = usize::from(kind == MediaKind::Video);
                 if current.as_ref().map(|c| c.0) != Some(kind_index) {
                     let track = tracks.get(kind_index).copied().flatten().or_else(|| {
@@ -230,12 +205,18 @@ impl PeerSlot {
                     stream.write_rtp(rtp.into_write().nackable(*nackable));
                 }
             }
+        }))
+        .map_err(|_| {
+            tracing::error!(peer = %id, "peer connection panicked; ending this peer only");
+            PeerFailure::Internal
         })?;
         self.tx_tracks = tracks;
         Ok(())
     }
 
+    /// Ask the remote for a keyframe on the incoming video at `mid` (queued until the poll).
     pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {
+        self.debt.writes(1);
         self.guarded(|rtc| {
             if let Some(stream) = rtc.direct_api().stream_rx_by_mid(mid, None) {
                 stream.request_keyframe(KeyframeRequestKind::Pli);
@@ -243,14 +224,15 @@ impl PeerSlot {
         })
     }
 
-    /// Poll until the `Rtc` yields its next timeout: transmits go to `sink`, events into `effects`.
+    /// Poll until the `Rtc` yields its next timeout, which is returned: transmits go to
+    /// `sink`, events into `effects`.
     pub fn poll(
         &mut self,
         sink: &mut dyn TransmitSink,
         effects: &mut PollEffects,
-    ) -> Result<(), PeerFailure> {
+    ) -> Result<Instant, PeerFailure> {
+        self.debt = PollDebt::default();
         let id = self.id;
-        let mut connected = self.connected;
         let mut sent_to = self.sent_to;
         let mut rtx_history = std::mem::take(&mut self.rtx_history);
         let result = self.guarded(|rtc| loop {
@@ -267,10 +249,7 @@ impl PeerSlot {
                     sink.transmit(id, transmit.destination, &transmit.contents)
                 }
                 Ok(Output::Event(event)) => match event {
-                    Event::Connected => {
-                        connected = true;
-                        effects.connected = true;
-                    }
+                    Event::Connected => effects.connected = true,
                     Event::RtpPacket(packet) => effects.rtp.push(IncomingRtp::from(&packet)),
                     Event::KeyframeRequest(_) => effects.keyframe_requested = true,
                     Event::MediaEgressStats(stats) => resize_rtx_history(rtc, &mut rtx_history, &stats),
@@ -283,10 +262,8 @@ impl PeerSlot {
             }
         });
         self.rtx_history = rtx_history;
-        let result = result?;
-        self.connected = connected;
+        let next_timeout = result??;
         self.sent_to = sent_to;
-        self.next_timeout = result?;
-        Ok(())
+        Ok(next_timeout)
     }
 }

@@ -4,6 +4,7 @@
 //! (`uring`, multishot receive into a provided buffer ring, batched `SENDMSG`) or the
 //! portable fallback (`mmsg`, `recvmmsg`/`sendmmsg` with `ppoll`). Both sit behind
 //! [`DatagramIo`], are chosen once by [`open`], and batch sends into UDP GSO groups (`gso`).
+//! [`SimIo`] implements the same trait with no socket at all, for the simulation and benches.
 //!
 //! Thread: a backend is created anywhere, then moved to and used by exactly one worker thread
 //! (`DatagramIo: Send`, not `Sync`). Only its [`Waker`] is shared with other threads.
@@ -21,18 +22,21 @@
 
 mod gso;
 mod mmsg;
+mod sim;
 mod uring;
 mod waker;
 
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::str::FromStr;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+pub use sim::SimIo;
 pub use waker::Waker;
+
+use crate::config::IoChoice;
 
 /// Largest datagram received or sent, in bytes. WebRTC keeps packets under the 1500-byte path
 /// MTU; a bigger incoming datagram is truncated by the kernel, counted and dropped.
@@ -80,6 +84,8 @@ const _: () = assert!(SEND_QUEUE_DATAGRAMS_MAX + RECV_RING_BUFFERS_COUNT + 2 <= 
 pub enum IoBackendKind {
     Uring,
     Mmsg,
+    /// [`SimIo`]: no socket, datagrams handed in and out by a simulated network.
+    Sim,
 }
 
 impl fmt::Display for IoBackendKind {
@@ -87,43 +93,8 @@ impl fmt::Display for IoBackendKind {
         f.write_str(match self {
             IoBackendKind::Uring => "uring",
             IoBackendKind::Mmsg => "mmsg",
+            IoBackendKind::Sim => "sim",
         })
-    }
-}
-
-/// The backend asked for on the command line: `--io uring|mmsg|auto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IoChoice {
-    #[default]
-    Auto,
-    Uring,
-    Mmsg,
-}
-
-impl fmt::Display for IoChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            IoChoice::Auto => "auto",
-            IoChoice::Uring => "uring",
-            IoChoice::Mmsg => "mmsg",
-        })
-    }
-}
-
-/// An `--io` value that is none of `uring`, `mmsg`, `auto`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown I/O backend {0:?}: expected uring, mmsg or auto")]
-pub struct ParseIoChoiceError(pub String);
-
-impl FromStr for IoChoice {
-    type Err = ParseIoChoiceError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(IoChoice::Auto),
-            "uring" | "io_uring" | "io-uring" => Ok(IoChoice::Uring),
-            "mmsg" => Ok(IoChoice::Mmsg),
-            _ => Err(ParseIoChoiceError(s.to_owned())),
-        }
     }
 }
 
@@ -405,15 +376,6 @@ mod tests;
 #[cfg(test)]
 mod unit_tests {
     use super::*;
-
-    #[test]
-    fn io_choice_parses_and_displays() {
-        for choice in [IoChoice::Auto, IoChoice::Uring, IoChoice::Mmsg] {
-            assert_eq!(choice.to_string().parse::<IoChoice>(), Ok(choice));
-        }
-        assert_eq!("io_uring".parse::<IoChoice>(), Ok(IoChoice::Uring));
-        assert!("epoll".parse::<IoChoice>().is_err());
-    }
 
     #[test]
     fn open_auto_picks_a_backend() {

@@ -1,0 +1,158 @@
+//! The endpoints a worker owns, one [`Slot`] each: what every kind shares (its id, role,
+//! liveness and timer bookkeeping) and the [`Endpoint`] itself, one variant per kind.
+//!
+//! Runs on the worker that owns the endpoint. Kinds: a WebRTC peer today ([`WebRtcPeer`]); a
+//! recorder tap (a player whose packets go to a writer thread) and an RTMP ingest (a
+//! publisher whose packets come from the control thread) plug in as further variants. The
+//! forwarding table sees only `PeerId`s and roles, so forwarding has no case for any kind;
+//! the worker asks the slot, and the slot asks its kind.
+//!
+//! Invariants: `next_timeout` is what the endpoint's last poll asked for; `timer_armed` says a
+//! heap entry for it is pending; `dirty` says the endpoint is on the worker's list to be
+//! advanced and polled this turn.
+
+mod webrtc;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::media::{MediaKind, Mid};
+
+pub use webrtc::{WebRtcPeer, WRITES_BEFORE_POLL_MAX};
+
+use super::commands::{PeerFailure, PeerRole};
+use crate::forward::{IncomingRtp, OutgoingRtp};
+use crate::ids::PeerId;
+
+/// Where an endpoint's outgoing datagrams go.
+pub trait TransmitSink {
+    fn transmit(&mut self, peer: PeerId, destination: SocketAddr, datagram: &[u8]);
+
+    /// `peer` now sends to `destination` (called when it changes, before the first datagram
+    /// there).
+    fn learn_destination(&mut self, _peer: PeerId, _destination: SocketAddr) {}
+}
+
+/// Output of one poll that the worker acts on after the slot's borrow ends.
+#[derive(Default)]
+pub struct PollEffects {
+    /// A publisher's received packets, to forward.
+    pub rtp: Vec<IncomingRtp>,
+    /// A player asked for a keyframe (PLI or FIR).
+    pub keyframe_requested: bool,
+    /// The endpoint finished connecting (ICE and DTLS) in this poll.
+    pub connected: bool,
+}
+
+impl PollEffects {
+    pub fn clear(&mut self) {
+        self.rtp.clear();
+        self.keyframe_requested = false;
+        self.connected = false;
+    }
+}
+
+/// What became of one received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Taken: poll the endpoint.
+    Accepted,
+    /// Not STUN, DTLS, RTP or RTCP: dropped unseen.
+    NotWebRtc,
+    /// The endpoint refused it (integrity, authentication, replay): dropped; poll anyway.
+    Refused,
+}
+
+/// One endpoint, by kind.
+pub enum Endpoint {
+    WebRtc(Box<WebRtcPeer>),
+}
+
+pub struct Slot {
+    pub id: PeerId,
+    pub role: PeerRole,
+    /// Last datagram that reached this endpoint: the silence timeout counts from here.
+    pub last_rx: Instant,
+    /// Last RTP packet a publisher sent (creation time until the first).
+    pub last_rtp: Instant,
+    pub connected: bool,
+    /// The endpoint's next wanted wakeup.
+    pub next_timeout: Instant,
+    /// A timer-heap entry for `next_timeout` is pending.
+    pub timer_armed: bool,
+    /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
+    pub dirty: bool,
+    endpoint: Endpoint,
+}
+
+impl Slot {
+    pub fn new(id: PeerId, role: PeerRole, endpoint: Endpoint, now: Instant) -> Self {
+        Slot {
+            id,
+            role,
+            last_rx: now,
+            last_rtp: now,
+            connected: false,
+            next_timeout: now,
+            timer_armed: false,
+            dirty: false,
+            endpoint,
+        }
+    }
+
+    /// Feed one datagram from the network. `destination` is the worker's announced address.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<Received, PeerFailure> {
+        let received = match &mut self.endpoint {
+            Endpoint::WebRtc(peer) => peer.receive(now, source, destination, bytes)?,
+        };
+        if received != Received::NotWebRtc {
+            self.last_rx = now;
+        }
+        Ok(received)
+    }
+
+    /// Move the endpoint's clock forward (timers, queued writes).
+    pub fn advance(&mut self, now: Instant) -> Result<(), PeerFailure> {
+        match &mut self.endpoint {
+            Endpoint::WebRtc(peer) => peer.advance(now),
+        }
+    }
+
+    /// Write forwarded packets, in order, each on the outgoing track of its kind (at most
+    /// [`WRITES_BEFORE_POLL_MAX`] before the next advance and poll).
+    pub fn write_batch(
+        &mut self,
+        writes: impl IntoIterator<Item = (Mid, MediaKind, OutgoingRtp)>,
+    ) -> Result<(), PeerFailure> {
+        match &mut self.endpoint {
+            Endpoint::WebRtc(peer) => peer.write_batch(writes),
+        }
+    }
+
+    /// Ask a publisher for a keyframe on its video at `mid`.
+    pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {
+        match &mut self.endpoint {
+            Endpoint::WebRtc(peer) => peer.request_keyframe(mid),
+        }
+    }
+
+    /// Poll the endpoint to its next timeout: transmits to `sink`, events into `effects`.
+    pub fn poll(
+        &mut self,
+        sink: &mut dyn TransmitSink,
+        effects: &mut PollEffects,
+    ) -> Result<(), PeerFailure> {
+        let next_timeout = match &mut self.endpoint {
+            Endpoint::WebRtc(peer) => peer.poll(sink, effects)?,
+        };
+        self.next_timeout = next_timeout;
+        self.connected |= effects.connected;
+        Ok(())
+    }
+}
