@@ -1,165 +1,286 @@
-//! The forwarding path in memory: one publisher packet fanned out to N connected players —
-//! routing, per-player rewriting, str0m's RTP write, SRTP encryption and the poll that yields the
-//! datagram — with no kernel in the way. Throughput is per forwarded packet.
+//! The forwarding path as the worker runs it: SRTP datagrams from a connected publisher go into
+//! a real `WorkerState` through `SimIo`, and one real worker turn (`run_turn`: demultiplexing,
+//! the publisher's decrypt, routing, per-player rewriting, str0m's RTP write, SRTP encryption
+//! and the polls that yield the datagrams) fans them out to N connected players, with no
+//! kernel in the way. Throughput is per forwarded packet. The publisher's datagrams are made
+//! outside the timed part.
 //!
 //! Run: `cargo bench --bench forward` (add `-- --quick` for a short run).
 
-mod support;
-
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use str0m::media::{MediaKind, Mid, Pt};
-use webcall::peer::{PeerEnv, StreamTracks, TrackCodec};
-use webcall::room::{IncomingRtp, Router};
-use webcall::worker::commands::{PeerId, PeerRole};
-use webcall::worker::peer_slot::{PeerSlot, PollEffects, TransmitSink};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use webcall::ids::{PeerId, WorkerId};
+use webcall::sdp::{negotiate_player, negotiate_publisher, Negotiated, PeerEnv};
+use webcall::worker::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerRole};
+use webcall::worker::counters::CounterTable;
+use webcall::worker::io::{DatagramIo, SimIo};
+use webcall::worker::notify::{NotificationSink, Notifier};
+use webcall::worker::state::{WorkerSetup, WorkerState};
+use webcall::worker::turn::{run_turn, Staging};
 
-/// Counts datagrams instead of sending them.
-#[derive(Default)]
-struct CountingSink {
-    datagrams: u64,
-    bytes: u64,
-}
+const SERVER: &str = "127.0.0.1:31000";
+const PUBLISHER: PeerId = PeerId(1);
+/// Packets in the frame of the frame bench: a 1.5 Mbit/s, 30 fps frame in 1200-byte packets.
+const FRAME_PACKETS: usize = 6;
 
-impl TransmitSink for CountingSink {
-    fn transmit(&mut self, _peer: PeerId, _destination: SocketAddr, datagram: &[u8]) {
-        self.datagrams += 1;
-        self.bytes += datagram.len() as u64;
+/// Notifications counted, not sent anywhere.
+struct CountingSink(Arc<std::sync::atomic::AtomicU64>);
+
+impl NotificationSink for CountingSink {
+    fn offer(&mut self, notification: Notification) -> Result<(), Notification> {
+        if matches!(notification, Notification::PeerConnected { .. }) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
+
+    fn wake(&mut self) {}
 }
 
-fn source_tracks() -> StreamTracks {
-    StreamTracks {
-        video: Some(TrackCodec {
-            kind: MediaKind::Video,
-            mid: Mid::from("1"),
-            pt: Pt::from(96),
-            rtx_pt: Some(Pt::from(97)),
-            name: "VP8".into(),
-            clock_rate: 90_000,
-            channels: None,
-            fmtp: String::new(),
-        }),
-        audio: Some(TrackCodec {
-            kind: MediaKind::Audio,
-            mid: Mid::from("0"),
-            pt: Pt::from(111),
-            rtx_pt: None,
-            name: "OPUS".into(),
-            clock_rate: 48_000,
-            channels: Some(2),
-            fmtp: "minptime=10;useinbandfec=1".into(),
-        }),
+struct Client {
+    rtc: Rtc,
+    addr: SocketAddr,
+    connected: bool,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, now: Instant) -> Self {
+        // VP8 and Opus only, so the publisher's video is VP8 (the payload below is a VP8
+        // keyframe start).
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_vp8(true)
+            .enable_opus(true, false)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").expect("candidate"));
+        Client {
+            rtc,
+            addr,
+            connected: false,
+        }
+    }
+
+    /// An offer with video (and audio) in `direction`; the answer from `negotiate` is applied.
+    fn negotiate(&mut self, direction: Direction, negotiate: impl FnOnce(&str) -> Negotiated) -> Negotiated {
+        let mut api = self.rtc.sdp_api();
+        api.add_media(MediaKind::Audio, direction, None, None, None);
+        api.add_media(MediaKind::Video, direction, None, None, None);
+        let (offer, pending) = api.apply().expect("offer");
+        let negotiated = negotiate(&offer.to_sdp_string());
+        let answer = SdpAnswer::from_sdp_string(&negotiated.answer_sdp).expect("answer parses");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
+        negotiated
+    }
+
+    /// Everything the client wants to send now.
+    fn drain(&mut self, out: &mut Vec<Vec<u8>>) {
+        loop {
+            match self.rtc.poll_output().expect("client poll") {
+                Output::Timeout(_) => return,
+                Output::Transmit(t) => out.push(t.contents.to_vec()),
+                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        let receive = Receive {
+            proto: Protocol::Udp,
+            source: SERVER.parse().expect("server address"),
+            destination: self.addr,
+            contents: bytes.try_into().expect("datagram"),
+        };
+        let _ = self.rtc.handle_input(Input::Receive(now, receive));
     }
 }
 
 struct Fanout {
-    router: Router,
-    players: Vec<PeerSlot>,
-    publisher: PeerId,
-    sink: CountingSink,
-    effects: PollEffects,
-    now: Instant,
+    state: WorkerState,
+    io: SimIo,
+    staging: Staging,
+    publisher: Client,
+    video_mid: Mid,
+    video_pt: Pt,
+    now: Rc<Cell<Instant>>,
     seq: u64,
-    payload: std::sync::Arc<[u8]>,
+    payload: Arc<[u8]>,
 }
 
 impl Fanout {
     fn new(players: usize) -> Self {
-        webcall::peer::install_crypto_provider();
+        webcall::sdp::install_crypto_provider();
+        let server: SocketAddr = SERVER.parse().expect("server address");
         let env = PeerEnv {
-            candidate: "127.0.0.1:31000".parse().unwrap(),
-            dtls_cert: webcall::peer::generate_dtls_cert().unwrap(),
+            candidate: server,
+            dtls_cert: webcall::sdp::generate_dtls_cert().expect("certificate"),
         };
-        let source = source_tracks();
-        let publisher = PeerId(0);
-        let mut router = Router::default();
-        router.add_publisher(publisher, source.clone());
-        let mut now = Instant::now();
-        let mut slots = Vec::with_capacity(players);
-        for i in 0..players {
-            let peer = PeerId(i as u64 + 1);
-            let connected = support::connect_player(&source, &env, 20_000 + i as u16, &mut now);
-            router
-                .add_player(peer, publisher, &connected.tracks, i as u64 * 7919)
-                .unwrap();
-            slots.push(PeerSlot::new(
-                peer,
-                PeerRole::Player { publisher },
-                connected.server,
-                now,
-            ));
-        }
-        // A 1200-byte VP8 keyframe start, so every player's gate opens on the first packet.
-        let mut payload = vec![0u8; 1200];
-        payload[..5].copy_from_slice(&[0x10, 0x00, 0x9d, 0x01, 0x2a]);
-        Fanout {
-            router,
-            players: slots,
-            publisher,
-            sink: CountingSink::default(),
-            effects: PollEffects::default(),
-            now,
+        let start = Instant::now();
+        let connected = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let setup = WorkerSetup {
+            id: WorkerId(0),
+            candidate: server,
+            peer_timeout: Duration::from_secs(3600),
+            seed: 7,
+        };
+        let notifier = Notifier::new(Box::new(CountingSink(connected.clone())));
+        let state = WorkerState::new(setup, notifier, Arc::new(CounterTable::default()), start);
+        let mut bench = Fanout {
+            state,
+            io: SimIo::new(server).expect("sim io"),
+            staging: Staging::default(),
+            publisher: Client::new(([127, 0, 0, 2], 20_000).into(), start),
+            video_mid: Mid::from("1"),
+            video_pt: Pt::from(96),
+            now: Rc::new(Cell::new(start)),
             seq: 1000,
-            payload: payload.into(),
+            payload: keyframe_payload(),
+        };
+        let published = bench.publisher.negotiate(Direction::SendOnly, |offer| {
+            negotiate_publisher(offer, &env, start).expect("publisher negotiates")
+        });
+        let source = published.tracks.clone();
+        let video = source.video.as_ref().expect("the publisher negotiated video");
+        (bench.video_mid, bench.video_pt) = (video.mid, video.pt);
+        let mut commands = vec![add(PUBLISHER, PeerRole::Publisher, published)];
+        let mut clients = Vec::with_capacity(players);
+        for i in 0..players {
+            let mut client = Client::new(([127, 0, 0, 3], 20_000 + i as u16).into(), start);
+            let played = client.negotiate(Direction::RecvOnly, |offer| {
+                negotiate_player(offer, &source, &env, start).expect("player negotiates")
+            });
+            let role = PeerRole::Player { publisher: PUBLISHER };
+            commands.push(add(PeerId(i as u64 + 2), role, played));
+            clients.push(client);
         }
+        bench.turn(&mut commands.into_iter());
+        bench.connect(&mut clients, &connected, players as u64 + 1);
+        bench.io.set_discard_sent(true);
+        bench
     }
 
-    fn forward_one(&mut self, writes: &mut Vec<webcall::room::PlayerWrite>) {
-        self.seq += 1;
-        self.now += Duration::from_micros(100);
-        let packet = IncomingRtp {
-            pt: Pt::from(96),
-            seq: self.seq,
-            ts: (self.seq * 3000) as u32,
-            marker: true,
-            arrival: self.now,
-            payload: self.payload.clone(),
-        };
-        self.router.forward(self.publisher, &packet, writes);
-        for write in writes.drain(..) {
-            let index = (write.player.0 - 1) as usize;
-            let slot = &mut self.players[index];
-            slot.write(write.mid, write.kind, write.rtp).unwrap();
-            slot.advance(self.now).unwrap();
-            slot.poll(&mut self.sink, &mut self.effects).unwrap();
-            self.effects.clear();
+    fn turn(&mut self, commands: &mut dyn Iterator<Item = Command>) {
+        let now = self.now.clone();
+        let clock = move || now.get();
+        run_turn(&mut self.state, &mut self.io, &mut self.staging, &clock, commands);
+    }
+
+    /// Exchange datagrams between the clients and the worker until every endpoint connected.
+    fn connect(&mut self, players: &mut [Client], connected: &std::sync::atomic::AtomicU64, want: u64) {
+        for _ in 0..20_000 {
+            let clients_up = self.publisher.connected && players.iter().all(|c| c.connected);
+            if clients_up && connected.load(std::sync::atomic::Ordering::Relaxed) >= want {
+                return;
+            }
+            let mut out = Vec::new();
+            self.publisher.drain(&mut out);
+            for datagram in out.drain(..) {
+                self.io.deliver(self.publisher.addr, &datagram);
+            }
+            for client in players.iter_mut() {
+                client.drain(&mut out);
+                for datagram in out.drain(..) {
+                    self.io.deliver(client.addr, &datagram);
+                }
+            }
+            while self.io.pending() > 0 {
+                self.turn(&mut std::iter::empty());
+            }
+            self.turn(&mut std::iter::empty());
+            let now = self.now.get();
+            for (destination, bytes) in self.io.take_sent() {
+                if destination == self.publisher.addr {
+                    self.publisher.receive(now, &bytes);
+                } else if let Some(client) = players.iter_mut().find(|c| c.addr == destination) {
+                    client.receive(now, &bytes);
+                }
+            }
+            let now = now + Duration::from_millis(5);
+            self.now.set(now);
+            self.publisher
+                .rtc
+                .handle_input(Input::Timeout(now))
+                .expect("timeout");
+            for client in players.iter_mut() {
+                client.rtc.handle_input(Input::Timeout(now)).expect("timeout");
+            }
         }
+        panic!("in-memory peers did not connect");
+    }
+
+    /// The publisher's next `packets` video packets as SRTP datagrams (untimed).
+    fn publisher_datagrams(&mut self, packets: usize) -> Vec<Vec<u8>> {
+        let now = self.now.get() + Duration::from_micros(100);
+        self.now.set(now);
+        let pt = self.video_pt;
+        let mut api = self.publisher.rtc.direct_api();
+        let stream = api
+            .stream_tx_by_mid(self.video_mid, None)
+            .expect("video send stream");
+        for i in 0..packets {
+            self.seq += 1;
+            let ts = (self.seq / packets as u64 * 3000) as u32;
+            let write = RtpWrite::new(pt, SeqNo::from(self.seq), ts, now, self.payload.clone())
+                .marker(i + 1 == packets);
+            stream.write_rtp(write);
+        }
+        self.publisher
+            .rtc
+            .handle_input(Input::Timeout(now))
+            .expect("timeout");
+        let mut out = Vec::with_capacity(packets);
+        self.publisher.drain(&mut out);
+        out
+    }
+
+    /// The timed part: the datagrams arrive and the worker runs one turn.
+    fn forward(&mut self, datagrams: Vec<Vec<u8>>) {
+        for datagram in &datagrams {
+            self.io.deliver(self.publisher.addr, datagram);
+        }
+        self.turn(&mut std::iter::empty());
+    }
+
+    fn sent(&self) -> u64 {
+        self.io.stats().datagrams_sent
     }
 }
 
-impl Fanout {
-    /// One frame of `FRAME_PACKETS` packets to every player, written the way the worker
-    /// applies a turn: all of a player's packets, then one advance and poll.
-    fn forward_frame(&mut self, writes: &mut Vec<webcall::room::PlayerWrite>) {
-        self.now += Duration::from_micros(100);
-        for i in 0..FRAME_PACKETS {
-            self.seq += 1;
-            let packet = IncomingRtp {
-                pt: Pt::from(96),
-                seq: self.seq,
-                ts: (self.seq / FRAME_PACKETS as u64 * 3000) as u32,
-                marker: i + 1 == FRAME_PACKETS,
-                arrival: self.now,
-                payload: self.payload.clone(),
-            };
-            self.router.forward(self.publisher, &packet, writes);
-        }
-        writes.sort_by_key(|w| w.player.0);
-        for group in writes.chunk_by(|a, b| a.player == b.player) {
-            let index = (group[0].player.0 - 1) as usize;
-            let slot = &mut self.players[index];
-            slot.write_batch(group.iter().map(|w| (w.mid, w.kind, w.rtp.clone())))
-                .unwrap();
-            slot.advance(self.now).unwrap();
-            slot.poll(&mut self.sink, &mut self.effects).unwrap();
-            self.effects.clear();
-        }
-        writes.clear();
-    }
+fn add(peer: PeerId, role: PeerRole, negotiated: Negotiated) -> Command {
+    let Negotiated {
+        rtc,
+        local_ufrag,
+        tracks,
+        ..
+    } = negotiated;
+    Command::EndpointAdd(Box::new(EndpointAdd {
+        peer,
+        role,
+        tracks,
+        spec: EndpointSpec::WebRtc { rtc, local_ufrag },
+    }))
+}
+
+/// A 1200-byte VP8 keyframe start, so every player's gate opens on the first packet.
+fn keyframe_payload() -> Arc<[u8]> {
+    let mut payload = vec![0u8; 1200];
+    payload[..5].copy_from_slice(&[0x10, 0x00, 0x9d, 0x01, 0x2a]);
+    payload.into()
 }
 
 /// A group measured for 3 s after 1 s of warm-up, in 20 samples: shorter than criterion's
@@ -173,38 +294,44 @@ fn short_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallT
     group
 }
 
-/// Packets in the frame of the frame bench: a 1.5 Mbit/s, 30 fps frame in 1200-byte packets.
-const FRAME_PACKETS: usize = 6;
-
-fn fanout_frames(c: &mut Criterion) {
-    let mut group = short_group(c, "fanout_frame_6x1200B_vp8");
-    for players in [10usize, 100] {
-        let mut bench = Fanout::new(players);
-        let mut writes = Vec::with_capacity(players * FRAME_PACKETS);
-        bench.forward_frame(&mut writes);
-        assert!(bench.sink.datagrams > 0, "players produced datagrams");
-        group.throughput(Throughput::Elements((players * FRAME_PACKETS) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
-            b.iter(|| bench.forward_frame(&mut writes));
+/// `packets` per turn to each of `players`, checked to reach them before measuring (so a
+/// filtered-out benchmark does not fail the run).
+fn fanout_group(c: &mut Criterion, name: &str, packets: usize, players: &[usize]) {
+    let mut group = short_group(c, name);
+    for &n in players {
+        let mut bench = Fanout::new(n);
+        let before = bench.sent();
+        let datagrams = bench.publisher_datagrams(packets);
+        bench.forward(datagrams);
+        assert!(
+            bench.sent() - before >= (n * packets) as u64,
+            "every player got the packets: {} datagrams for {n} players; worker: {}",
+            bench.sent() - before,
+            bench.state.counters().snapshot()
+        );
+        group.throughput(Throughput::Elements((n * packets) as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_custom(|iterations| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iterations {
+                    let datagrams = bench.publisher_datagrams(packets);
+                    let start = Instant::now();
+                    bench.forward(datagrams);
+                    timed += start.elapsed();
+                }
+                timed
+            });
         });
     }
     group.finish();
 }
 
 fn fanout(c: &mut Criterion) {
-    let mut group = short_group(c, "fanout_1200B_vp8");
-    for players in [1usize, 10, 100] {
-        let mut bench = Fanout::new(players);
-        let mut writes = Vec::with_capacity(players);
-        // Checked before measuring, so a filtered-out benchmark does not fail the run.
-        bench.forward_one(&mut writes);
-        assert!(bench.sink.datagrams > 0, "players produced datagrams");
-        group.throughput(Throughput::Elements(players as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
-            b.iter(|| bench.forward_one(&mut writes));
-        });
-    }
-    group.finish();
+    fanout_group(c, "fanout_1200B_vp8", 1, &[1, 10, 100]);
+}
+
+fn fanout_frames(c: &mut Criterion) {
+    fanout_group(c, "fanout_frame_6x1200B_vp8", FRAME_PACKETS, &[10, 100]);
 }
 
 criterion_group!(benches, fanout, fanout_frames);
