@@ -1,13 +1,15 @@
 //! webcall: a thread-per-core WebRTC SFU speaking the Flashphoner WCS room protocol.
 //!
 //! Layers, bottom up: `ids` (identifiers every layer passes around) and `config`; the sans-IO
-//! pieces `sdp` (negotiating offers into str0m `Rtc`s) and `forward` (a worker's routing from
-//! publishers to players); `worker` (the media threads, the only code that touches UDP) and
+//! pieces `sdp` (negotiating offers into str0m `Rtc`s), `forward` (a worker's routing from
+//! publishers to players) and `media` (depacketizers and black pictures for the recorder and
+//! the RTMP bridge); `worker` (the media threads, the only code that touches UDP) and
 //! `control` (the signaling thread). `docs/architecture.md` walks through them.
 
 pub mod config;
 pub mod control;
 pub mod forward;
 pub mod ids;
+pub mod media;
 pub mod sdp;
 pub mod worker;

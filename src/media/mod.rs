@@ -1,0 +1,8 @@
+//! Media code shared by the recorder and the RTMP bridge: RTP (de)packetizers, bitstream
+//! helpers, and the black pictures that pad a recording. Sans-IO and free of worker and
+//! control types: fed payloads, it returns frames and bytes.
+
+pub mod bits;
+pub mod black_h264;
+pub mod h264;
+pub mod vp8;
