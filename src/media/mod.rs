@@ -4,5 +4,6 @@
 
 pub mod bits;
 pub mod black_h264;
+pub mod fmp4;
 pub mod h264;
 pub mod vp8;
