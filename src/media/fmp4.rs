@@ -1,7 +1,7 @@
-//! Fragmented MP4 (ISO/IEC 14496-12) for recording: the init segment (`ftyp` + `moov` with
-//! an `avc1` or `Opus` sample entry per track and `mvex`) and media fragments (`moof` +
-//! `mdat`), as bytes. A file made of the init segment and its fragments plays up to its last
-//! complete fragment, which is what makes a recording survive a crash.
+//! MP4 (ISO/IEC 14496-12) for recording: fragmented while a recording runs (the init segment,
+//! `ftyp` + `moov` with an `avc1` or `Opus` sample entry per track and `mvex`, then `moof` +
+//! `mdat` fragments), so a file plays up to its last complete fragment after a crash; and
+//! progressive with `moov` first (faststart, full sample tables) once it is finished.
 //!
 //! Sans-IO: fed track descriptions and samples, returns bytes; a writer thread puts them on
 //! disk. Invariants: every box's size is patched in after its content (no size is guessed);
@@ -141,11 +141,8 @@ pub fn init_segment(tracks: &[TrackConfig]) -> Vec<u8> {
     b.u32(u32::try_from(tracks.len()).unwrap_or(u32::MAX).saturating_add(1)); // next track id
     b.close();
     for (index, track) in tracks.iter().enumerate() {
-        trak(
-            &mut b,
-            u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1),
-            track,
-        );
+        let id = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
+        trak(&mut b, id, track, None);
     }
     b.open(b"mvex");
     for index in 0..tracks.len() {
@@ -162,15 +159,26 @@ pub fn init_segment(tracks: &[TrackConfig]) -> Vec<u8> {
     b.out
 }
 
-fn trak(b: &mut Boxes, id: u32, track: &TrackConfig) {
+/// A progressive track's sample tables; `None` for a fragmented file's empty ones.
+struct Tables<'a> {
+    samples: &'a [SampleInfo],
+    /// (file offset, samples) of each of the track's chunks, in file order.
+    chunks: &'a [(u64, u32)],
+    /// Track duration in the movie timescale (1000).
+    movie_duration: u32,
+    wide_offsets: bool,
+}
+
+fn trak(b: &mut Boxes, id: u32, track: &TrackConfig, tables: Option<&Tables<'_>>) {
     let video = matches!(track, TrackConfig::H264 { .. });
+    let media_duration: u64 = tables.map_or(0, |t| t.samples.iter().map(|s| u64::from(s.duration)).sum());
     b.open(b"trak");
     b.open_full(b"tkhd", 0, 0x3); // enabled, in movie
     b.u32(0);
     b.u32(0);
     b.u32(id);
     b.u32(0);
-    b.u32(0); // duration
+    b.u32(tables.map_or(0, |t| t.movie_duration));
     b.zeros(8);
     b.u16(0); // layer
     b.u16(0); // alternate group
@@ -193,7 +201,7 @@ fn trak(b: &mut Boxes, id: u32, track: &TrackConfig) {
     b.u32(0);
     b.u32(0);
     b.u32(track.timescale());
-    b.u32(0);
+    b.u32(u32::try_from(media_duration).unwrap_or(u32::MAX));
     b.u16(0x55c4); // language: und
     b.u16(0);
     b.close();
@@ -228,19 +236,188 @@ fn trak(b: &mut Boxes, id: u32, track: &TrackConfig) {
     b.u32(1);
     sample_entry(b, track);
     b.close();
-    for kind in [b"stts", b"stsc", b"stco"] {
-        b.open_full(kind, 0, 0);
-        b.u32(0);
-        b.close();
+    match tables {
+        None => {
+            for kind in [b"stts", b"stsc", b"stco"] {
+                b.open_full(kind, 0, 0);
+                b.u32(0);
+                b.close();
+            }
+            b.open_full(b"stsz", 0, 0);
+            b.u32(0);
+            b.u32(0);
+            b.close();
+        }
+        Some(tables) => sample_tables(b, video, tables),
     }
-    b.open_full(b"stsz", 0, 0);
-    b.u32(0);
-    b.u32(0);
-    b.close();
     b.close(); // stbl
     b.close(); // minf
     b.close(); // mdia
     b.close(); // trak
+}
+
+fn sample_tables(b: &mut Boxes, video: bool, t: &Tables<'_>) {
+    // stts: runs of equal durations.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for sample in t.samples {
+        match runs.last_mut() {
+            Some((count, duration)) if *duration == sample.duration => *count += 1,
+            _ => runs.push((1, sample.duration)),
+        }
+    }
+    b.open_full(b"stts", 0, 0);
+    b.u32(u32::try_from(runs.len()).unwrap_or(u32::MAX));
+    for (count, duration) in runs {
+        b.u32(count);
+        b.u32(duration);
+    }
+    b.close();
+    if video {
+        let sync: Vec<u32> = (1u32..)
+            .zip(t.samples)
+            .filter(|(_, s)| s.keyframe)
+            .map(|(n, _)| n)
+            .collect();
+        b.open_full(b"stss", 0, 0);
+        b.u32(u32::try_from(sync.len()).unwrap_or(u32::MAX));
+        for n in sync {
+            b.u32(n);
+        }
+        b.close();
+    }
+    b.open_full(b"stsz", 0, 0);
+    b.u32(0);
+    b.u32(u32::try_from(t.samples.len()).unwrap_or(u32::MAX));
+    for sample in t.samples {
+        b.u32(sample.size);
+    }
+    b.close();
+    b.open_full(b"stsc", 0, 0);
+    b.u32(u32::try_from(t.chunks.len()).unwrap_or(u32::MAX));
+    for (index, (_, samples)) in (1u32..).zip(t.chunks) {
+        b.u32(index);
+        b.u32(*samples);
+        b.u32(1);
+    }
+    b.close();
+    if t.wide_offsets {
+        b.open_full(b"co64", 0, 0);
+        b.u32(u32::try_from(t.chunks.len()).unwrap_or(u32::MAX));
+        for (offset, _) in t.chunks {
+            b.u64(*offset);
+        }
+    } else {
+        b.open_full(b"stco", 0, 0);
+        b.u32(u32::try_from(t.chunks.len()).unwrap_or(u32::MAX));
+        for (offset, _) in t.chunks {
+            b.u32(u32::try_from(*offset).unwrap_or(u32::MAX));
+        }
+    }
+    b.close();
+}
+
+/// A track's samples and its chunks' (file offset, sample count).
+type TrackLayout = (Vec<SampleInfo>, Vec<(u64, u32)>);
+
+/// One run of one track's samples, contiguous in the progressive file's `mdat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Index into the tracks (0-based).
+    pub track: usize,
+    pub samples: Vec<SampleInfo>,
+}
+
+/// The head of a progressive MP4 with `moov` first (faststart): `ftyp`, `moov` with every
+/// sample table, and the `mdat` header. The chunks' bytes follow it, in `chunks` order; a
+/// chunk whose track is out of range is left out of the tables (its bytes must be too).
+pub fn progressive_head(tracks: &[TrackConfig], chunks: &[Chunk]) -> Vec<u8> {
+    let data_len: u64 = chunks
+        .iter()
+        .flat_map(|c| c.samples.iter())
+        .map(|s| u64::from(s.size))
+        .sum();
+    // Offsets depend on the moov's size and the size on nothing but the counts: lay it out
+    // once with zero offsets, then again with the real ones.
+    // 64-bit chunk offsets when the file may pass 4 GiB (with room for any moov).
+    let wide_offsets = data_len > u64::from(u32::MAX) - (256 << 20);
+    let first = head_with_offsets(tracks, chunks, 0, data_len, wide_offsets);
+    let head = head_with_offsets(tracks, chunks, first.len() as u64, data_len, wide_offsets);
+    debug_assert_eq!(
+        head.len(),
+        first.len(),
+        "the head's size depends only on the counts"
+    );
+    head
+}
+
+/// `head_len`: the length of the whole head (ftyp, moov, mdat header), where the data starts.
+fn head_with_offsets(
+    tracks: &[TrackConfig],
+    chunks: &[Chunk],
+    head_len: u64,
+    data_len: u64,
+    wide_offsets: bool,
+) -> Vec<u8> {
+    let mut per_track: Vec<TrackLayout> = vec![(Vec::new(), Vec::new()); tracks.len()];
+    let mut position = head_len;
+    for chunk in chunks {
+        let bytes: u64 = chunk.samples.iter().map(|s| u64::from(s.size)).sum();
+        if let Some((samples, offsets)) = per_track.get_mut(chunk.track) {
+            offsets.push((position, u32::try_from(chunk.samples.len()).unwrap_or(u32::MAX)));
+            samples.extend_from_slice(&chunk.samples);
+        }
+        position += bytes;
+    }
+    let durations_ms: Vec<u32> = tracks
+        .iter()
+        .zip(&per_track)
+        .map(|(track, (samples, _))| {
+            let ticks: u64 = samples.iter().map(|s| u64::from(s.duration)).sum();
+            u32::try_from(ticks * 1000 / u64::from(track.timescale())).unwrap_or(u32::MAX)
+        })
+        .collect();
+    let mut b = Boxes::new();
+    b.open(b"ftyp");
+    b.bytes(b"isom");
+    b.u32(0x200);
+    for brand in [b"isom", b"iso2", b"mp41", b"avc1", b"opus"] {
+        b.bytes(brand);
+    }
+    b.close();
+    b.open(b"moov");
+    b.open_full(b"mvhd", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.u32(1000);
+    b.u32(durations_ms.iter().copied().max().unwrap_or(0));
+    b.u32(0x0001_0000);
+    b.u16(0x0100);
+    b.zeros(10);
+    b.matrix();
+    b.zeros(24);
+    b.u32(u32::try_from(tracks.len()).unwrap_or(u32::MAX).saturating_add(1));
+    b.close();
+    for (index, (track, (samples, offsets))) in tracks.iter().zip(&per_track).enumerate() {
+        let tables = Tables {
+            samples,
+            chunks: offsets,
+            movie_duration: durations_ms.get(index).copied().unwrap_or(0),
+            wide_offsets,
+        };
+        let id = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
+        trak(&mut b, id, track, Some(&tables));
+    }
+    b.close();
+    // The mdat header: a 64-bit size when the data does not fit 32 bits.
+    if data_len + 8 > u64::from(u32::MAX) {
+        b.u32(1);
+        b.bytes(b"mdat");
+        b.u64(data_len + 16);
+    } else {
+        b.u32(u32::try_from(data_len + 8).unwrap_or(u32::MAX));
+        b.bytes(b"mdat");
+    }
+    b.out
 }
 
 fn sample_entry(b: &mut Boxes, track: &TrackConfig) {
@@ -469,6 +646,117 @@ mod tests {
             String::from_utf8_lossy(&decode.stderr)
         );
         println!("{text}");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// The same media as a progressive file with moov first: ffmpeg reads both tracks whole.
+    #[test]
+    fn a_progressive_faststart_file_plays_in_ffmpeg() {
+        let black = BlackH264::new(BlackParams {
+            width: 176,
+            height: 144,
+            profile_idc: 66,
+            constraint_flags: 0xe0,
+            level_idc: 30,
+        })
+        .unwrap();
+        let tracks = [
+            TrackConfig::H264 {
+                width: 176,
+                height: 144,
+                sps: vec![black.sps().to_vec()],
+                pps: vec![black.pps().to_vec()],
+            },
+            TrackConfig::Opus {
+                channels: 1,
+                pre_skip: 312,
+            },
+        ];
+        let mut chunks = Vec::new();
+        let mut data = Vec::new();
+        for second in 0..3u32 {
+            let mut video = Vec::new();
+            for frame in 0..30u32 {
+                let n = second * 30 + frame;
+                let sample = if n % 60 == 0 {
+                    avcc(black.idr())
+                } else {
+                    avcc(&black.repeat(n % 60))
+                };
+                video.push(SampleInfo {
+                    duration: 3000,
+                    size: sample.len() as u32,
+                    keyframe: n % 60 == 0,
+                });
+                data.extend(sample);
+            }
+            chunks.push(Chunk {
+                track: 0,
+                samples: video,
+            });
+            let audio = vec![
+                SampleInfo {
+                    duration: 960,
+                    size: 3,
+                    keyframe: true
+                };
+                50
+            ];
+            for _ in 0..50 {
+                data.extend_from_slice(&OPUS_SILENCE);
+            }
+            chunks.push(Chunk {
+                track: 1,
+                samples: audio,
+            });
+        }
+        let mut file = progressive_head(&tracks, &chunks);
+        assert_eq!(file.get(4..8), Some(&b"ftyp"[..]));
+        let moov_at = u32::from_be_bytes(file[0..4].try_into().unwrap()) as usize;
+        assert_eq!(
+            file.get(moov_at + 4..moov_at + 8),
+            Some(&b"moov"[..]),
+            "moov right after ftyp"
+        );
+        file.extend(data);
+        let path = std::env::temp_dir().join(format!("webcall-progressive-{}.mp4", std::process::id()));
+        std::fs::write(&path, &file).unwrap();
+        let probe = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,duration,nb_read_frames",
+            ])
+            .args(["-count_frames", "-of", "compact"])
+            .arg(&path)
+            .output()
+            .expect("ffprobe runs");
+        let text = String::from_utf8_lossy(&probe.stdout);
+        assert!(
+            probe.status.success() && probe.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        assert!(
+            text.contains("codec_name=h264|duration=3.000000|nb_read_frames=90"),
+            "{text}"
+        );
+        assert!(
+            text.contains("codec_name=opus|duration=3.000000|nb_read_frames=150"),
+            "{text}"
+        );
+        let decode = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            decode.status.success() && decode.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&decode.stderr)
+        );
         let _ = std::fs::remove_file(&path);
     }
 }
