@@ -539,6 +539,63 @@ mod tests {
     /// Opus's 20 ms silence frame (CELT, full band, mono).
     const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 
+    /// Black video of `width` x `height` and mono Opus, as the tests' two tracks.
+    fn black_tracks(width: u16, height: u16) -> (BlackH264, [TrackConfig; 2]) {
+        let black = BlackH264::new(BlackParams {
+            width: u32::from(width),
+            height: u32::from(height),
+            profile_idc: 66,
+            constraint_flags: 0xe0,
+            level_idc: 30,
+        })
+        .unwrap();
+        let tracks = [
+            TrackConfig::H264 {
+                width,
+                height,
+                sps: vec![black.sps().to_vec()],
+                pps: vec![black.pps().to_vec()],
+            },
+            TrackConfig::Opus {
+                channels: 1,
+                pre_skip: 312,
+            },
+        ];
+        (black, tracks)
+    }
+
+    /// Write `file`, have ffprobe count its frames (`entries` per stream) and ffmpeg decode it
+    /// without a word; returns ffprobe's compact output.
+    fn probe_and_decode(name: &str, file: &[u8], entries: &str) -> String {
+        let path = std::env::temp_dir().join(format!("webcall-{name}-{}.mp4", std::process::id()));
+        std::fs::write(&path, file).unwrap();
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", entries])
+            .args(["-count_frames", "-of", "compact"])
+            .arg(&path)
+            .output()
+            .expect("ffprobe runs (scripts/install-test-deps.sh installs ffmpeg)");
+        let text = String::from_utf8_lossy(&probe.stdout).into_owned();
+        assert!(
+            probe.status.success() && probe.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        let decode = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            decode.status.success() && decode.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&decode.stderr)
+        );
+        let _ = std::fs::remove_file(&path);
+        text
+    }
+
     fn avcc(nal: &[u8]) -> Vec<u8> {
         let mut out = (nal.len() as u32).to_be_bytes().to_vec();
         out.extend_from_slice(nal);
@@ -549,26 +606,7 @@ mod tests {
     /// both tracks with the right size and duration and decodes them without a word.
     #[test]
     fn a_fragmented_file_plays_in_ffmpeg() {
-        let black = BlackH264::new(BlackParams {
-            width: 320,
-            height: 240,
-            profile_idc: 66,
-            constraint_flags: 0xe0,
-            level_idc: 30,
-        })
-        .unwrap();
-        let tracks = [
-            TrackConfig::H264 {
-                width: 320,
-                height: 240,
-                sps: vec![black.sps().to_vec()],
-                pps: vec![black.pps().to_vec()],
-            },
-            TrackConfig::Opus {
-                channels: 1,
-                pre_skip: 312,
-            },
-        ];
+        let (black, tracks) = black_tracks(320, 240);
         let mut file = init_segment(&tracks);
         for second in 0..2u32 {
             let mut data = Vec::new();
@@ -611,67 +649,22 @@ mod tests {
             ];
             file.extend(fragment(second + 1, &runs, &data));
         }
-        let path = std::env::temp_dir().join(format!("webcall-fmp4-{}.mp4", std::process::id()));
-        std::fs::write(&path, &file).unwrap();
-        let probe = std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,width,height,duration,nb_read_frames",
-            ])
-            .args(["-count_frames", "-of", "compact"])
-            .arg(&path)
-            .output()
-            .expect("ffprobe runs (scripts/install-test-deps.sh installs ffmpeg)");
-        let text = String::from_utf8_lossy(&probe.stdout);
-        assert!(
-            probe.status.success() && probe.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&probe.stderr)
+        let text = probe_and_decode(
+            "fmp4",
+            &file,
+            "stream=codec_name,width,height,duration,nb_read_frames",
         );
         assert!(text.contains("codec_name=h264|width=320|height=240"), "{text}");
         assert!(text.contains("nb_read_frames=60"), "60 pictures: {text}");
         assert!(text.contains("codec_name=opus"), "{text}");
         assert!(text.contains("nb_read_frames=100"), "100 Opus frames: {text}");
-        let decode = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&path)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            decode.status.success() && decode.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&decode.stderr)
-        );
         println!("{text}");
-        let _ = std::fs::remove_file(&path);
     }
 
     /// The same media as a progressive file with moov first: ffmpeg reads both tracks whole.
     #[test]
     fn a_progressive_faststart_file_plays_in_ffmpeg() {
-        let black = BlackH264::new(BlackParams {
-            width: 176,
-            height: 144,
-            profile_idc: 66,
-            constraint_flags: 0xe0,
-            level_idc: 30,
-        })
-        .unwrap();
-        let tracks = [
-            TrackConfig::H264 {
-                width: 176,
-                height: 144,
-                sps: vec![black.sps().to_vec()],
-                pps: vec![black.pps().to_vec()],
-            },
-            TrackConfig::Opus {
-                channels: 1,
-                pre_skip: 312,
-            },
-        ];
+        let (black, tracks) = black_tracks(176, 144);
         let mut chunks = Vec::new();
         let mut data = Vec::new();
         for second in 0..3u32 {
@@ -719,25 +712,7 @@ mod tests {
             "moov right after ftyp"
         );
         file.extend(data);
-        let path = std::env::temp_dir().join(format!("webcall-progressive-{}.mp4", std::process::id()));
-        std::fs::write(&path, &file).unwrap();
-        let probe = std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name,duration,nb_read_frames",
-            ])
-            .args(["-count_frames", "-of", "compact"])
-            .arg(&path)
-            .output()
-            .expect("ffprobe runs");
-        let text = String::from_utf8_lossy(&probe.stdout);
-        assert!(
-            probe.status.success() && probe.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&probe.stderr)
-        );
+        let text = probe_and_decode("progressive", &file, "stream=codec_name,duration,nb_read_frames");
         assert!(
             text.contains("codec_name=h264|duration=3.000000|nb_read_frames=90"),
             "{text}"
@@ -746,17 +721,5 @@ mod tests {
             text.contains("codec_name=opus|duration=3.000000|nb_read_frames=150"),
             "{text}"
         );
-        let decode = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(&path)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        assert!(
-            decode.status.success() && decode.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&decode.stderr)
-        );
-        let _ = std::fs::remove_file(&path);
     }
 }

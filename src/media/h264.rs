@@ -52,7 +52,7 @@ pub struct H264Depacketizer {
     fragment: Option<Vec<u8>>,
     last_seq: Option<u64>,
     /// Access units finished, oldest first.
-    ready: Vec<AccessUnit>,
+    ready: std::collections::VecDeque<AccessUnit>,
 }
 
 impl H264Depacketizer {
@@ -94,11 +94,7 @@ impl H264Depacketizer {
 
     /// The next finished access unit.
     pub fn pop(&mut self) -> Option<AccessUnit> {
-        if self.ready.is_empty() {
-            None
-        } else {
-            Some(self.ready.remove(0))
-        }
+        self.ready.pop_front()
     }
 
     /// Finish what is pending (the stream ended).
@@ -177,7 +173,7 @@ impl H264Depacketizer {
         }
         if let Some(au) = self.current.take() {
             if !au.nals.is_empty() || au.damaged {
-                self.ready.push(au);
+                self.ready.push_back(au);
             }
         }
     }

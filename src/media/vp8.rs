@@ -26,7 +26,7 @@ pub struct Vp8Depacketizer {
     current: Option<Vp8Frame>,
     started: bool,
     last_seq: Option<u64>,
-    ready: Vec<Vp8Frame>,
+    ready: std::collections::VecDeque<Vp8Frame>,
 }
 
 /// The VP8 payload descriptor's length and whether it starts partition 0 (RFC 7741 §4.2).
@@ -116,11 +116,7 @@ impl Vp8Depacketizer {
     }
 
     pub fn pop(&mut self) -> Option<Vp8Frame> {
-        if self.ready.is_empty() {
-            None
-        } else {
-            Some(self.ready.remove(0))
-        }
+        self.ready.pop_front()
     }
 
     pub fn flush(&mut self) {
@@ -148,7 +144,7 @@ impl Vp8Depacketizer {
             frame.size = size;
         }
         if frame.damaged || !frame.data.is_empty() {
-            self.ready.push(frame);
+            self.ready.push_back(frame);
         }
     }
 }
