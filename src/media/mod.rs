@@ -4,6 +4,8 @@
 
 pub mod bits;
 pub mod black_h264;
+pub mod black_vp8;
 pub mod fmp4;
 pub mod h264;
 pub mod vp8;
+mod vp8_tables;
