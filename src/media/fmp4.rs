@@ -7,8 +7,9 @@
 //! disk. Invariants: every box's size is patched in after its content (no size is guessed);
 //! `trun` data offsets point inside the fragment's own `mdat` (`default-base-is-moof`).
 
-/// What one track carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one track carries (kept in a recording's journal, so a crashed file can be finished).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "codec")]
 pub enum TrackConfig {
     /// H.264 in AVCC form (4-byte lengths), parameter sets in the sample entry's `avcC`.
     H264 {
@@ -17,6 +18,8 @@ pub enum TrackConfig {
         sps: Vec<Vec<u8>>,
         pps: Vec<Vec<u8>>,
     },
+    /// VP8 frames as sent (`vp08` with a `vpcC`).
+    Vp8 { width: u16, height: u16 },
     /// Opus at 48 kHz.
     Opus { channels: u8, pre_skip: u16 },
 }
@@ -25,8 +28,22 @@ impl TrackConfig {
     /// Ticks per second of the track's media time.
     pub fn timescale(&self) -> u32 {
         match self {
-            TrackConfig::H264 { .. } => 90_000,
+            TrackConfig::H264 { .. } | TrackConfig::Vp8 { .. } => 90_000,
             TrackConfig::Opus { .. } => 48_000,
+        }
+    }
+
+    pub fn is_video(&self) -> bool {
+        !matches!(self, TrackConfig::Opus { .. })
+    }
+
+    /// The picture size of a video track.
+    pub fn size(&self) -> Option<(u16, u16)> {
+        match self {
+            TrackConfig::H264 { width, height, .. } | TrackConfig::Vp8 { width, height } => {
+                Some((*width, *height))
+            }
+            TrackConfig::Opus { .. } => None,
         }
     }
 }
@@ -123,7 +140,7 @@ pub fn init_segment(tracks: &[TrackConfig]) -> Vec<u8> {
     b.open(b"ftyp");
     b.bytes(b"iso6");
     b.u32(0);
-    for brand in [b"iso6", b"isom", b"mp41", b"avc1", b"opus"] {
+    for brand in [b"iso6", b"isom", b"mp41", b"avc1", b"vp08", b"opus"] {
         b.bytes(brand);
     }
     b.close();
@@ -170,7 +187,7 @@ struct Tables<'a> {
 }
 
 fn trak(b: &mut Boxes, id: u32, track: &TrackConfig, tables: Option<&Tables<'_>>) {
-    let video = matches!(track, TrackConfig::H264 { .. });
+    let video = track.is_video();
     let media_duration: u64 = tables.map_or(0, |t| t.samples.iter().map(|s| u64::from(s.duration)).sum());
     b.open(b"trak");
     b.open_full(b"tkhd", 0, 0x3); // enabled, in movie
@@ -185,16 +202,9 @@ fn trak(b: &mut Boxes, id: u32, track: &TrackConfig, tables: Option<&Tables<'_>>
     b.u16(if video { 0 } else { 0x0100 }); // volume
     b.u16(0);
     b.matrix();
-    match track {
-        TrackConfig::H264 { width, height, .. } => {
-            b.u32(u32::from(*width) << 16);
-            b.u32(u32::from(*height) << 16);
-        }
-        TrackConfig::Opus { .. } => {
-            b.u32(0);
-            b.u32(0);
-        }
-    }
+    let (width, height) = track.size().unwrap_or((0, 0));
+    b.u32(u32::from(width) << 16);
+    b.u32(u32::from(height) << 16);
     b.close();
     b.open(b"mdia");
     b.open_full(b"mdhd", 0, 0);
@@ -380,7 +390,7 @@ fn head_with_offsets(
     b.open(b"ftyp");
     b.bytes(b"isom");
     b.u32(0x200);
-    for brand in [b"isom", b"iso2", b"mp41", b"avc1", b"opus"] {
+    for brand in [b"isom", b"iso2", b"mp41", b"avc1", b"vp08", b"opus"] {
         b.bytes(brand);
     }
     b.close();
@@ -428,19 +438,7 @@ fn sample_entry(b: &mut Boxes, track: &TrackConfig) {
             sps,
             pps,
         } => {
-            b.open(b"avc1");
-            b.zeros(6);
-            b.u16(1); // data reference index
-            b.zeros(16);
-            b.u16(*width);
-            b.u16(*height);
-            b.u32(0x0048_0000); // 72 dpi
-            b.u32(0x0048_0000);
-            b.u32(0);
-            b.u16(1); // frame count
-            b.zeros(32); // compressor name
-            b.u16(0x0018); // depth
-            b.u16(0xffff); // pre-defined
+            visual_sample_entry(b, b"avc1", *width, *height);
             b.open(b"avcC");
             let first = sps.first().map(Vec::as_slice).unwrap_or_default();
             b.u8(1);
@@ -459,6 +457,19 @@ fn sample_entry(b: &mut Boxes, track: &TrackConfig) {
                 b.u16(u16::try_from(set.len()).unwrap_or(u16::MAX));
                 b.bytes(set);
             }
+            b.close();
+            b.close();
+        }
+        TrackConfig::Vp8 { width, height } => {
+            visual_sample_entry(b, b"vp08", *width, *height);
+            b.open_full(b"vpcC", 1, 0);
+            b.u8(0); // profile
+            b.u8(31); // level 3.1
+            b.u8((8 << 4) | (1 << 1)); // 8 bits, 4:2:0 co-located, limited range
+            b.u8(1); // BT.709 primaries, transfer and matrix
+            b.u8(1);
+            b.u8(1);
+            b.u16(0); // no codec initialization data
             b.close();
             b.close();
         }
@@ -482,6 +493,23 @@ fn sample_entry(b: &mut Boxes, track: &TrackConfig) {
             b.close();
         }
     }
+}
+
+/// A visual sample entry's header, left open for its codec box.
+fn visual_sample_entry(b: &mut Boxes, kind: &[u8; 4], width: u16, height: u16) {
+    b.open(kind);
+    b.zeros(6);
+    b.u16(1); // data reference index
+    b.zeros(16);
+    b.u16(width);
+    b.u16(height);
+    b.u32(0x0048_0000); // 72 dpi
+    b.u32(0x0048_0000);
+    b.u32(0);
+    b.u16(1); // frame count
+    b.zeros(32); // compressor name
+    b.u16(0x0018); // depth
+    b.u16(0xffff); // pre-defined
 }
 
 /// One `moof` + `mdat`: `runs` describe the samples, `data` holds their bytes in the same
@@ -721,5 +749,55 @@ mod tests {
             text.contains("codec_name=opus|duration=3.000000|nb_read_frames=150"),
             "{text}"
         );
+    }
+
+    /// One second of black VP8 (10 fps) and Opus silence: `vp08` with its `vpcC` plays.
+    #[test]
+    fn a_vp8_file_plays_in_ffmpeg() {
+        let black = crate::media::black_vp8::black_vp8_keyframe(320, 240).unwrap();
+        let tracks = [
+            TrackConfig::Vp8 {
+                width: 320,
+                height: 240,
+            },
+            TrackConfig::Opus {
+                channels: 2,
+                pre_skip: 0,
+            },
+        ];
+        let mut file = init_segment(&tracks);
+        let video = TrackRun {
+            track_id: 1,
+            base_decode_time: 0,
+            samples: vec![
+                SampleInfo {
+                    duration: 9000,
+                    size: black.len() as u32,
+                    keyframe: true
+                };
+                10
+            ],
+        };
+        let audio = TrackRun {
+            track_id: 2,
+            base_decode_time: 0,
+            samples: vec![
+                SampleInfo {
+                    duration: 960,
+                    size: 3,
+                    keyframe: true
+                };
+                50
+            ],
+        };
+        let mut data = black.repeat(10);
+        data.extend(OPUS_SILENCE.repeat(50));
+        file.extend(fragment(1, &[video, audio], &data));
+        let probe = probe_and_decode("vp8", &file, "stream=codec_name,width,height,nb_read_frames");
+        assert!(
+            probe.contains("codec_name=vp8|width=320|height=240|nb_read_frames=10"),
+            "{probe}"
+        );
+        assert!(probe.contains("codec_name=opus"), "{probe}");
     }
 }

@@ -6,6 +6,8 @@ pub mod bits;
 pub mod black_h264;
 pub mod black_vp8;
 pub mod fmp4;
+pub mod fmp4_read;
 pub mod h264;
+pub mod h264_sps;
 pub mod vp8;
 mod vp8_tables;
