@@ -11,5 +11,6 @@ pub mod control;
 pub mod forward;
 pub mod ids;
 pub mod media;
+pub mod record;
 pub mod sdp;
 pub mod worker;

@@ -5,6 +5,7 @@
 pub mod bits;
 pub mod black_h264;
 pub mod black_vp8;
+pub mod clock;
 pub mod fmp4;
 pub mod fmp4_read;
 pub mod h264;
