@@ -5,8 +5,11 @@
 //! writer runs each recording's sans-IO [`muxer::Muxer`] and does all file I/O. Workers never
 //! touch the disk.
 
+pub mod finalize;
 pub mod frame;
+pub mod meta;
 pub mod muxer;
+pub mod template;
 #[cfg(test)]
 mod test_media;
 mod track;
