@@ -40,6 +40,17 @@ impl fmt::Display for SessionId {
     }
 }
 
+/// One recording (a publisher's stream into one file); a reconnect that continues the file
+/// gets a new id that the writer attaches to the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingId(pub u64);
+
+impl fmt::Display for RecordingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "recording-{}", self.0)
+    }
+}
+
 /// A text id: owns its `String`, displays and borrows as `str` (so a map keyed by it is
 /// searched with a `&str`; the derived `Hash`/`Ord` are those of the text).
 macro_rules! text_id {
