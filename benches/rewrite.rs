@@ -108,6 +108,7 @@ fn rewrite_encrypt(c: &mut Criterion) {
                     marker: true,
                     arrival: now,
                     payload: payload.clone(),
+                    sender: None,
                 };
                 peer.write_batch(std::iter::once((out.mid, kind, rtp))).unwrap();
                 peer.advance(now).unwrap();

@@ -7,7 +7,10 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use webcall::config::{Cli, Config, ConfigError};
-use webcall::control::{self, ControlError, ControlPlane};
+use webcall::control::directory::RecordPolicy;
+use webcall::control::{self, ControlError, ControlPlane, Recorder};
+use webcall::record::template::NameTemplate;
+use webcall::record::{RecorderService, RecorderSettings};
 use webcall::sdp;
 use webcall::worker::{self, commands::Command, commands::NOTIFICATION_QUEUE_DEPTH};
 
@@ -44,6 +47,10 @@ enum StartError {
     Workers(std::io::Error),
     #[error(transparent)]
     Control(#[from] ControlError),
+    #[error("--record-name-template: {0}")]
+    Template(#[from] webcall::record::template::TemplateError),
+    #[error(transparent)]
+    Recorder(#[from] webcall::record::service::RecorderStartError),
 }
 
 fn run(cli: Cli) -> Result<(), StartError> {
@@ -56,6 +63,26 @@ fn run(cli: Cli) -> Result<(), StartError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dtls_cert = sdp::generate_dtls_cert()?;
 
+    let template = NameTemplate::parse(&config.record_name_template)?;
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let worker_cores = (0..config.workers)
+        .filter_map(|i| cores.get(i % cores.len().max(1)).map(|c| c.id))
+        .collect();
+    let recorder_wakeup = Arc::new(tokio::sync::Notify::new());
+    let (recorder, recorder_events) = RecorderService::start(
+        RecorderSettings {
+            dir: config.record_dir.clone(),
+            min_free_bytes: config.record_min_free_bytes,
+            worker_cores,
+        },
+        recorder_wakeup.clone(),
+    )?;
+    let policy = RecordPolicy {
+        template: Arc::new(template),
+        room_timeline: config.record_room_timeline,
+        resume_window: config.record_resume_window,
+    };
+
     let (notification_tx, notification_rx) = crossbeam_channel::bounded(NOTIFICATION_QUEUE_DEPTH);
     let wakeup = Arc::new(tokio::sync::Notify::new());
     let (workers, threads) =
@@ -67,6 +94,12 @@ fn run(cli: Cli) -> Result<(), StartError> {
         notifications: notification_rx,
         wakeup,
         dtls_cert,
+        recorder: Some(Recorder {
+            client: recorder.client(),
+            events: recorder_events,
+            wakeup: recorder_wakeup,
+            policy,
+        }),
     };
     let result = control::run(plane);
     for handle in &handles {
@@ -75,5 +108,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
     for thread in threads {
         let _ = thread.join();
     }
+    // The workers' taps are gone (each closed its recording): finish every file.
+    recorder.shutdown();
     Ok(result?)
 }

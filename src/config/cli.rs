@@ -64,6 +64,30 @@ pub struct Cli {
     /// held is freed; seconds or 90s, 5m, 1h [default: 20s]
     #[arg(long, value_name = "DURATION")]
     pub session_timeout: Option<SettingDuration>,
+    /// Directory recordings are written to [default: DATA_DIR/records]
+    #[arg(long, value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+    /// Recording file names (plus .mp4); placeholders {streamName} {login} {room}
+    /// {mediaSessionId} {sessionId} {startTime} {endTime} {duration} {videoCodec} {audioCodec}
+    /// [default: stream-{mediaSessionId}-{sessionId}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub record_name_template: Option<String>,
+    /// Put a room's recordings on one timeline: a later stream's file starts with black and
+    /// silence for the time before it (WCS's enable_empty_shift_writer)
+    #[arg(long)]
+    pub record_room_timeline: bool,
+    /// Below this many free bytes new recordings are refused and running ones stop
+    /// [default: 1073741824]
+    #[arg(long, value_name = "BYTES")]
+    pub record_min_free_bytes: Option<u64>,
+    /// A publisher that reconnects within this long continues its recording's file
+    /// [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub record_resume_window: Option<SettingDuration>,
+    /// File holding the bearer key of the admin REST routes; without it they answer only
+    /// loopback clients
+    #[arg(long, value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
 }
 
 /// The settings a TOML file may hold; every field optional, named as its flag.
@@ -82,4 +106,12 @@ pub struct FileConfig {
     pub room_capacity: Option<usize>,
     pub peer_timeout: Option<SettingDuration>,
     pub session_timeout: Option<SettingDuration>,
+    pub record_dir: Option<PathBuf>,
+    pub record_name_template: Option<String>,
+    /// Also read under WCS's name, `enable_empty_shift_writer`.
+    #[serde(alias = "enable_empty_shift_writer")]
+    pub record_room_timeline: Option<bool>,
+    pub record_min_free_bytes: Option<u64>,
+    pub record_resume_window: Option<SettingDuration>,
+    pub admin_key_file: Option<PathBuf>,
 }

@@ -36,6 +36,16 @@ pub const SESSION_TIMEOUT_MIN: Duration = Duration::from_secs(2);
 /// Streams (published plus played) one WebSocket session may hold: the conference page plays one
 /// stream per participant and publishes two (camera and screen).
 pub const SESSION_STREAMS_MAX_DEFAULT: usize = 64;
+/// Recording stops below this much free disk by default: room for a minute of a hundred
+/// streams, and for the system's own needs.
+pub const RECORD_MIN_FREE_BYTES_DEFAULT: u64 = 1 << 30;
+/// A publisher that reconnects within this long continues its recording (browsers rejoin
+/// within a few seconds after a network change).
+pub const RECORD_RESUME_WINDOW_DEFAULT: Duration = Duration::from_secs(10);
+/// The recording file name template by default (WCS's naming).
+pub const RECORD_NAME_TEMPLATE_DEFAULT: &str = "stream-{mediaSessionId}-{sessionId}";
+/// An admin key shorter than this is refused: it must not be guessable.
+pub const ADMIN_KEY_BYTES_MIN: usize = 16;
 /// The first worker's UDP port by default.
 pub const MEDIA_PORT_DEFAULT: u16 = 31000;
 
@@ -96,6 +106,15 @@ pub struct Config {
     pub session_ping_interval: Duration,
     /// Not a setting: [`SESSION_STREAMS_MAX_DEFAULT`].
     pub session_streams_max: usize,
+    pub record_dir: PathBuf,
+    /// Checked when the recorder starts (`record::template`).
+    pub record_name_template: String,
+    pub record_room_timeline: bool,
+    pub record_min_free_bytes: u64,
+    pub record_resume_window: Duration,
+    pub admin_key_file: Option<PathBuf>,
+    /// The key read from `admin_key_file`.
+    pub admin_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +179,19 @@ impl Config {
                 format!("{media_ip} cannot be announced to browsers: give this host's reachable address"),
             ));
         }
+        let data_dir = cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./webcall-data"));
+        let record_dir = cli
+            .record_dir
+            .or(file.record_dir)
+            .unwrap_or_else(|| data_dir.join("records"));
+        let admin_key_file = cli.admin_key_file.or(file.admin_key_file);
+        let admin_key = match &admin_key_file {
+            Some(path) => Some(read_admin_key(path)?),
+            None => None,
+        };
         Ok(Config {
             http: cli
                 .http
@@ -175,15 +207,29 @@ impl Config {
             media_port,
             workers,
             io,
-            data_dir: cli
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./webcall-data")),
+            data_dir,
             room_capacity,
             peer_timeout,
             session_timeout,
             session_ping_interval,
             session_streams_max: SESSION_STREAMS_MAX_DEFAULT,
+            record_dir,
+            record_name_template: cli
+                .record_name_template
+                .or(file.record_name_template)
+                .unwrap_or_else(|| RECORD_NAME_TEMPLATE_DEFAULT.to_owned()),
+            record_room_timeline: cli.record_room_timeline || file.record_room_timeline.unwrap_or(false),
+            record_min_free_bytes: cli
+                .record_min_free_bytes
+                .or(file.record_min_free_bytes)
+                .unwrap_or(RECORD_MIN_FREE_BYTES_DEFAULT),
+            record_resume_window: duration(
+                cli.record_resume_window,
+                file.record_resume_window,
+                RECORD_RESUME_WINDOW_DEFAULT,
+            ),
+            admin_key_file,
+            admin_key,
         })
     }
 
@@ -204,6 +250,22 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.into(),
         source,
     })
+}
+
+/// The admin key: the file's first line, trimmed.
+fn read_admin_key(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let key = text.lines().next().unwrap_or_default().trim().to_owned();
+    if key.len() < ADMIN_KEY_BYTES_MIN {
+        return Err(invalid(
+            "admin-key-file",
+            format!("the key must have at least {ADMIN_KEY_BYTES_MIN} characters"),
+        ));
+    }
+    Ok(key)
 }
 
 fn default_workers() -> usize {

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
+        .merge(super::rest::routes())
         .fallback(get(asset))
         .with_state(state)
 }

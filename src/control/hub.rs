@@ -15,9 +15,13 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::directory::{Directory, Effect};
+use super::directory::{Directory, Effect, RecordStart};
 use crate::ids::{SessionId, WorkerId};
-use crate::worker::commands::{Command, Notification, PeerFailure, WorkerHandle};
+use crate::record::{RecordFailure, RecorderClient, RecorderEvent};
+use crate::worker::commands::{
+    Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole, WorkerHandle,
+};
+use crate::worker::endpoint::RecorderSpec;
 
 /// Frames queued for one session's socket. A room of 16 produces a few dozen events per join;
 /// a client that lets thousands pile up is not reading and is disconnected.
@@ -32,6 +36,7 @@ pub struct Hub {
     /// Removals their worker's queue had no room for, oldest first.
     pending_removes: Vec<(WorkerId, Command)>,
     next_session: u64,
+    recorder: Option<RecorderClient>,
 }
 
 impl Hub {
@@ -42,6 +47,7 @@ impl Hub {
             workers,
             pending_removes: Vec::new(),
             next_session: 1,
+            recorder: None,
         }
     }
 
@@ -105,9 +111,77 @@ impl Hub {
                 match effect {
                     Effect::Send(id, message) => self.deliver(id, message.to_json()),
                     Effect::Worker(worker, command) => self.send_to_worker(worker, command),
+                    Effect::RecordStart(start) => self.start_recording(*start),
                 }
             }
         }
+    }
+
+    /// Open the recording on its writer, then add its tap to the publisher's worker (after
+    /// the publisher, whose add was queued first). A refusal reaches the publisher.
+    fn start_recording(&mut self, start: RecordStart) {
+        let RecordStart {
+            worker,
+            publisher,
+            tap,
+            tracks,
+            writer_key,
+            video,
+            opus,
+            open,
+        } = start;
+        let (id, shared) = (open.id, open.shared.clone());
+        let Some(recorder) = &self.recorder else {
+            self.directory.recording_failed(id, &RecordFailure::Directory);
+            return;
+        };
+        let queue = match recorder.open(&writer_key, open) {
+            Ok(queue) => queue,
+            Err(failure) => {
+                self.directory.recording_failed(id, &failure);
+                return;
+            }
+        };
+        let spec = RecorderSpec {
+            recording: id,
+            queue,
+            shared,
+            video,
+            opus,
+        };
+        let add = EndpointAdd {
+            peer: tap,
+            role: PeerRole::Player { publisher },
+            tracks,
+            spec: EndpointSpec::Recorder(Box::new(spec)),
+        };
+        self.send_to_worker(worker, Command::EndpointAdd(Box::new(add)));
+    }
+
+    /// A writer's report: a failure reaches the publisher; a finished file is logged there.
+    pub fn recorder_event(&mut self, event: RecorderEvent) {
+        match event {
+            RecorderEvent::Failed { id, failure } => self.directory.recording_failed(id, &failure),
+            RecorderEvent::Finished { id, meta } => {
+                tracing::debug!(recording = %id, file = %meta.file, "recording finished");
+            }
+        }
+        self.apply();
+    }
+
+    pub fn set_recorder(&mut self, recorder: RecorderClient) {
+        self.recorder = Some(recorder);
+    }
+
+    pub fn recorder(&self) -> Option<&RecorderClient> {
+        self.recorder.as_ref()
+    }
+
+    /// The directory, for calls that change it (REST); effects are applied after `f`.
+    pub fn with_directory<R>(&mut self, f: impl FnOnce(&mut Directory) -> R) -> R {
+        let result = f(&mut self.directory);
+        self.apply();
+        result
     }
 
     fn send_to_worker(&mut self, worker: WorkerId, command: Command) {
@@ -118,6 +192,13 @@ impl Hub {
             return;
         };
         match command {
+            Command::EndpointAdd(add) if matches!(add.spec, EndpointSpec::Recorder(_)) => {
+                tracing::warn!(%worker, peer = %add.peer, "worker command queue full; the recording does not start");
+                if let EndpointSpec::Recorder(spec) = add.spec {
+                    self.directory
+                        .recording_failed(spec.recording, &RecordFailure::QueueFull);
+                }
+            }
             Command::EndpointAdd(add) => {
                 tracing::error!(%worker, peer = %add.peer, "worker command queue full; failing the stream");
                 let failure = PeerFailure::Internal;

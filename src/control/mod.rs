@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod http;
 pub mod hub;
+pub mod rest;
 pub mod session;
 pub mod signaling;
 pub mod tls;
@@ -16,9 +17,10 @@ use crossbeam_channel::Receiver;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use self::directory::{Directory, DirectoryLimits};
+use self::directory::{Directory, DirectoryLimits, RecordPolicy};
 use self::hub::{lock, Hub, SharedHub};
 use crate::config::Config;
+use crate::record::{RecorderClient, RecorderEvent};
 use crate::sdp::{DtlsCert, PeerEnv};
 use crate::worker::commands::{Command, Notification, WorkerHandle};
 
@@ -44,6 +46,16 @@ pub struct ControlPlane {
     pub notifications: Receiver<Notification>,
     pub wakeup: Arc<Notify>,
     pub dtls_cert: DtlsCert,
+    pub recorder: Option<Recorder>,
+}
+
+/// The recorder as the control thread uses it.
+pub struct Recorder {
+    pub client: RecorderClient,
+    pub events: Receiver<RecorderEvent>,
+    /// Rung by a writer after each event.
+    pub wakeup: Arc<Notify>,
+    pub policy: RecordPolicy,
 }
 
 /// Run the control thread until SIGINT or SIGTERM; then tell the workers to stop.
@@ -62,6 +74,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         notifications,
         wakeup,
         dtls_cert,
+        recorder,
     } = plane;
     let envs = (0..config.workers)
         .map(|i| PeerEnv {
@@ -73,7 +86,18 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         room_capacity: config.room_capacity,
         session_streams_max: config.session_streams_max,
     };
-    let hub = Hub::new(Directory::new(limits, envs), workers).shared();
+    let mut directory = Directory::new(limits, envs);
+    let mut recorder_client = None;
+    if let Some(recorder) = &recorder {
+        directory.set_record_policy(recorder.policy.clone());
+        recorder_client = Some(recorder.client.clone());
+    }
+    let recorder_pump = recorder;
+    let mut hub = Hub::new(directory, workers);
+    if let Some(client) = recorder_client {
+        hub.set_recorder(client);
+    }
+    let hub = hub.shared();
     let state = http::AppState {
         hub: hub.clone(),
         config: config.clone(),
@@ -92,8 +116,16 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     );
 
     tokio::spawn(pump_notifications(hub.clone(), notifications, wakeup));
+    if let Some(Recorder { events, wakeup, .. }) = recorder_pump {
+        tokio::spawn(pump_recorder_events(hub.clone(), events, wakeup));
+    }
     tokio::spawn(retry_commands(hub.clone()));
-    let http = axum::serve(http_listener, router.clone());
+    let http = axum::serve(
+        http_listener,
+        router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    );
     let https = tls::serve(https_listener, tls_config, router);
     tokio::select! {
         result = http => {
@@ -127,6 +159,16 @@ async fn pump_notifications(hub: SharedHub, notifications: Receiver<Notification
         wakeup.notified().await;
         while let Ok(notification) = notifications.try_recv() {
             lock(&hub).notification(notification);
+        }
+    }
+}
+
+/// Bring recorder writers' reports (a failed or finished recording) into the hub.
+async fn pump_recorder_events(hub: SharedHub, events: Receiver<RecorderEvent>, wakeup: Arc<Notify>) {
+    loop {
+        wakeup.notified().await;
+        while let Ok(event) = events.try_recv() {
+            lock(&hub).recorder_event(event);
         }
     }
 }

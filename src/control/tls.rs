@@ -118,7 +118,12 @@ pub async fn serve(listener: TcpListener, server: rustls::ServerConfig, router: 
             }
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers that need the client's address (the admin rule) read it as on plain HTTP.
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(remote))),
+        );
         tokio::spawn(async move {
             let tls = match acceptor.accept(stream).await {
                 Ok(tls) => tls,

@@ -19,6 +19,7 @@ use str0m::rtp::{RtpPacket, RtpWrite};
 
 use super::rewrite::{Rewritten, TrackRewriter, TrackStart};
 use crate::ids::PeerId;
+use crate::media::clock::SenderClock;
 use crate::sdp::{StreamTracks, TrackCodec};
 
 /// Browsers answer a PLI with a full keyframe (tens of packets); asking more often than this only
@@ -56,6 +57,8 @@ pub struct IncomingRtp {
     pub marker: bool,
     pub arrival: Instant,
     pub payload: Arc<[u8]>,
+    /// The publisher's last sender report on this stream (the recorder's clock).
+    pub sender: Option<SenderClock>,
 }
 
 impl From<&RtpPacket> for IncomingRtp {
@@ -67,6 +70,10 @@ impl From<&RtpPacket> for IncomingRtp {
             marker: packet.header.marker,
             arrival: packet.timestamp,
             payload: packet.payload.clone(),
+            sender: packet.last_sender_info.map(|info| SenderClock {
+                ntp: info.ntp_time,
+                rtp: info.rtp_time.numer() as u32,
+            }),
         }
     }
 }
@@ -88,6 +95,7 @@ pub struct OutgoingRtp {
     /// When the publisher's packet arrived (str0m's wallclock for sender reports).
     pub arrival: Instant,
     pub payload: Arc<[u8]>,
+    pub sender: Option<SenderClock>,
 }
 
 impl OutgoingRtp {
@@ -271,6 +279,7 @@ impl Router {
                     marker: packet.marker,
                     arrival: packet.arrival,
                     payload: packet.payload.clone(),
+                    sender: packet.sender,
                 },
             });
         }

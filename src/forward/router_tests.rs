@@ -28,6 +28,7 @@ fn packet(pt: u8, seq: u64, payload: &[u8]) -> IncomingRtp {
         marker: false,
         arrival: Instant::now(),
         payload: payload.into(),
+        sender: None,
     }
 }
 

@@ -20,4 +20,4 @@ mod track;
 pub mod writer;
 
 pub use queue::{RecordFailure, RecorderEvent, RecordingShared, WriterQueue};
-pub use service::{RecorderService, RecorderSettings};
+pub use service::{RecorderClient, RecorderService, RecorderSettings};

@@ -46,6 +46,8 @@ pub struct RecordingShared {
     pub failed: AtomicBool,
     /// The tap ended but its `Close` found the queue full: the writer closes it on its tick.
     pub closed: AtomicBool,
+    /// A frame found the queue full: the tap stopped, the writer fails the recording.
+    pub overflowed: AtomicBool,
 }
 
 /// Everything a writer needs to start (or continue) a recording.

@@ -46,9 +46,15 @@ pub struct RecorderSettings {
 }
 
 pub struct RecorderService {
+    client: RecorderClient,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What the control thread holds of the recorder: the writers' queues and the directory.
+#[derive(Clone)]
+pub struct RecorderClient {
     dir: PathBuf,
     writers: Vec<WriterQueue>,
-    threads: Vec<JoinHandle<()>>,
 }
 
 impl RecorderService {
@@ -93,14 +99,29 @@ impl RecorderService {
         }
         Ok((
             RecorderService {
-                dir,
-                writers,
+                client: RecorderClient { dir, writers },
                 threads,
             },
             events_rx,
         ))
     }
 
+    pub fn client(&self) -> RecorderClient {
+        self.client.clone()
+    }
+
+    /// Finish every recording and wait for the writers.
+    pub fn shutdown(self) {
+        for writer in &self.client.writers {
+            writer.shutdown();
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl RecorderClient {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -120,16 +141,6 @@ impl RecorderService {
             Ok(writer.clone())
         } else {
             Err(RecordFailure::QueueFull)
-        }
-    }
-
-    /// Finish every recording and wait for the writers.
-    pub fn shutdown(self) {
-        for writer in &self.writers {
-            writer.shutdown();
-        }
-        for thread in self.threads {
-            let _ = thread.join();
         }
     }
 }

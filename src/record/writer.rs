@@ -243,6 +243,17 @@ impl Writer {
     }
 
     fn tick(&mut self, now: Instant) {
+        let overflowed: Vec<u64> = self
+            .recordings
+            .iter()
+            .filter(|(_, r)| {
+                r.shared.overflowed.load(Ordering::Relaxed) && !r.shared.failed.load(Ordering::Relaxed)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in overflowed {
+            self.fail(key, RecordFailure::QueueFull);
+        }
         let mut due = Vec::new();
         for (key, recording) in &mut self.recordings {
             if recording.closing_since.is_none() && recording.shared.closed.load(Ordering::Relaxed) {

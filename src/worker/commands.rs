@@ -40,6 +40,8 @@ pub enum EndpointSpec {
         /// Our ICE ufrag: the demultiplexer routes the client's first checks by it.
         local_ufrag: String,
     },
+    /// A recorder tap: a player whose packets go to a writer thread.
+    Recorder(Box<super::endpoint::RecorderSpec>),
 }
 
 pub struct EndpointAdd {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole};
 use super::counters::{CounterTable, DropReason, WorkerCounter};
 use super::demux::Demux;
-use super::endpoint::{Endpoint, PollEffects, Received, Slot, WebRtcPeer};
+use super::endpoint::{Endpoint, PollEffects, Received, RecorderTap, Slot, WebRtcPeer};
 use super::io::{DatagramIo, IoStats};
 use super::notify::Notifier;
 use crate::forward::rewrite::TrackStart;
@@ -156,7 +156,12 @@ impl WorkerState {
         match role {
             PeerRole::Publisher => self.router.add_publisher(peer, tracks),
             PeerRole::Player { publisher } => {
-                let seed = self.next_seed();
+                // A recorder keeps the publisher's own RTP timestamps (its sender reports
+                // speak of them); only a network player needs a start of its own.
+                let seed = match spec {
+                    EndpointSpec::Recorder(_) => 0,
+                    EndpointSpec::WebRtc { .. } => self.next_seed(),
+                };
                 if let Err(error) = self.router.add_player(peer, publisher, &tracks, seed) {
                     tracing::debug!(%peer, %error, "player refused");
                     let failure = match error {
@@ -173,6 +178,7 @@ impl WorkerState {
                 self.demux.add_peer(peer, &local_ufrag);
                 Endpoint::WebRtc(Box::new(WebRtcPeer::new(peer, rtc)))
             }
+            EndpointSpec::Recorder(spec) => Endpoint::Recorder(Box::new(RecorderTap::new(*spec, now))),
         };
         self.slots.insert(peer, Slot::new(peer, role, endpoint, now));
         self.counters.set(WorkerCounter::Peers, self.slots.len() as u64);
@@ -286,6 +292,7 @@ impl WorkerState {
         let mut silent: Vec<(PeerId, PeerFailure)> = self
             .slots
             .values()
+            .filter(|slot| slot.is_network())
             .filter_map(|slot| {
                 if quiet(slot.last_rx) {
                     let failure = if slot.connected {

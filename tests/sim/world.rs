@@ -519,6 +519,8 @@ impl World {
                         worker.commands.push_back(command);
                     }
                 }
+                // The simulated clients never ask to record.
+                Effect::RecordStart(_) => {}
             }
         }
     }

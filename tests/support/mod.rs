@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -98,18 +98,26 @@ pub struct Server {
     pub workers: u16,
     pub io: Io,
     dir: PathBuf,
+    /// Leave the directory (a killed server restarts in it).
+    keep: bool,
 }
 
 impl Server {
     /// Starts `webcall --io IO --workers N` plus `extra` flags; returns once the HTTP port
     /// accepts connections and every worker logged its socket open with the chosen backend.
     pub fn start(io: Io, workers: u16, extra: &[&str]) -> Server {
+        let dir = std::env::temp_dir().join(format!("webcall-it-{}", uuid::Uuid::new_v4().simple()));
+        Self::start_in(dir, io, workers, extra, &[])
+    }
+
+    /// Start in data directory `dir` (a restart keeps its recordings), with `env` set.
+    pub fn start_in(dir: PathBuf, io: Io, workers: u16, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let mut last = String::new();
         // A port taken by another process between the probe and the bind fails the start
         // loudly; try fresh ports a couple of times before giving up.
         for _ in 0..3 {
-            match Self::try_start(io, workers, extra) {
+            match Self::try_start(&dir, io, workers, extra, env) {
                 Ok(server) => return server,
                 Err(why) => last = why,
             }
@@ -117,10 +125,20 @@ impl Server {
         panic!("webcall did not start: {last}");
     }
 
-    fn try_start(io: Io, workers: u16, extra: &[&str]) -> Result<Server, String> {
-        let dir = std::env::temp_dir().join(format!("webcall-it-{}", uuid::Uuid::new_v4().simple()));
+    fn try_start(
+        dir: &Path,
+        io: Io,
+        workers: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .map_err(|e| e.to_string())?;
         let log_err = log.try_clone().map_err(|e| e.to_string())?;
         let (http, https) = (
             free_tcp().map_err(|e| e.to_string())?,
@@ -134,6 +152,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -148,6 +167,7 @@ impl Server {
             workers,
             io,
             dir,
+            keep: false,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -182,6 +202,69 @@ impl Server {
             io.arg()
         );
         Ok(server)
+    }
+
+    /// The data directory (recordings are in `records/` under it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stop with SIGTERM (a clean stop: recordings are finished) and wait for the exit.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid with a plain signal number.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kill with SIGKILL (a crash) and wait for the exit; the directory stays.
+    pub fn kill9(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = self.dir.clone();
+        self.keep = true;
+        dir
+    }
+
+    /// `METHOD path` with `headers` and `body` on the HTTP port: (status, headers, body).
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let mut tcp = tokio::net::TcpStream::connect(self.http)
+            .await
+            .expect("connect for HTTP");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.http,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        tcp.write_all(request.as_bytes()).await.expect("send the request");
+        tcp.write_all(body).await.expect("send the body");
+        let mut response = Vec::new();
+        tokio::time::timeout(T, tcp.read_to_end(&mut response))
+            .await
+            .expect("the server answers in time")
+            .expect("read the answer");
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP response");
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, head, response[split + 4..].to_vec())
     }
 
     /// The signalling WebSocket URL (`/`, as WCS serves it).
@@ -313,7 +396,7 @@ impl Drop for Server {
                 self.dir.join("server.log").display(),
                 self.log_tail(40)
             );
-        } else {
+        } else if !self.keep {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }

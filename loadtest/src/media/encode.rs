@@ -173,6 +173,26 @@ pub fn load_or_encode(dir: &Path, video: Option<VideoSpec>) -> Result<Clips> {
     Ok(Clips { video, audio })
 }
 
+/// [`load_or_encode`] with a 440 Hz sine (ffmpeg's `sine`, peak -18 dBFS) for audio, so a
+/// recording's audio can be checked for its tone and level.
+pub fn load_or_encode_tone(dir: &Path, video: Option<VideoSpec>) -> Result<Clips> {
+    let clips = load_or_encode(dir, video)?;
+    let name = format!("opus-sine440-{CLIP_SECONDS}s-v{CLIP_SETTINGS_VERSION}.ogg");
+    let path = ensure(dir, &name, |out| {
+        let mut args = opus_args(out);
+        if let Some(source) = args.iter_mut().find(|a| a.starts_with("anoisesrc=")) {
+            *source = "sine=frequency=440:sample_rate=48000".to_owned();
+        }
+        args
+    })?;
+    let audio = read_clip(&path).and_then(|b| AudioClip::parse_ogg_opus(&b));
+    let audio = Arc::new(audio.map_err(|e| at_path(&path, e))?);
+    Ok(Clips {
+        video: clips.video,
+        audio,
+    })
+}
+
 /// Names the file an error is about, and how to get a fresh one.
 fn at_path(path: &Path, error: Error) -> Error {
     Error::Media(format!(

@@ -50,6 +50,8 @@ pub struct PublishOptions {
     /// Keep the host candidate in the offer (false: strip it, as the SDK's offers have
     /// none and the ICE-lite server learns the address from connectivity checks).
     pub offer_candidates: bool,
+    /// Send real encoded media (looped clips) instead of synthetic payloads.
+    pub clips: Option<crate::media::encode::Clips>,
 }
 
 impl PublishOptions {
@@ -69,6 +71,7 @@ impl PublishOptions {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             timeout: Duration::from_secs(10),
             offer_candidates: false,
+            clips: None,
         }
     }
 
@@ -131,9 +134,21 @@ impl Publisher {
             log_max: 0,
         };
         let send = opts.send_media;
+        let clips = opts.clips.clone();
         let inner = StreamPeer::start(session, params, |local, now| {
             let (mut core, offer) = PeerCore::publisher(local, &media, now)?;
             core.set_sending(send);
+            if let Some(clips) = clips {
+                core.set_load_profile(crate::peer::outgoing::LoadProfile {
+                    video_bitrate_bps: 500_000,
+                    keyframe_factor: 1,
+                    payload_max: crate::media::MAX_RTP_PAYLOAD,
+                    stamp: false,
+                    send_log: None,
+                    clips: Some(clips),
+                    pacing_factor: None,
+                });
+            }
             Ok((core, offer))
         })
         .await?;

@@ -15,16 +15,18 @@
 
 mod errors;
 mod invariants;
+mod recording;
 mod rooms;
 mod streams;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 pub use errors::{RoomError, StreamError};
 pub use invariants::InvariantBroken;
+pub use recording::{RecordPolicy, RecordStart, RecordingError, StreamSelector};
 
 use super::signaling::protocol::{
     parse_client_frame, AppCommand, ClientMessage, ParseFailure, ServerMessage, StreamStatus,
@@ -37,6 +39,8 @@ use crate::worker::commands::{Command, Notification};
 pub enum Effect {
     Send(SessionId, ServerMessage),
     Worker(WorkerId, Command),
+    /// Open a recording on a writer and add its tap to the publisher's worker.
+    RecordStart(Box<RecordStart>),
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +56,10 @@ struct Session {
     rooms: Vec<RoomName>,
     /// Every stream this session publishes or plays, by the client's id for it.
     streams: BTreeMap<MediaSessionId, PeerId>,
+    /// WCS's form of a session id, for `{sessionId}` in recording names.
+    wcs_id: String,
+    /// Rooms joined with `record: true`: every stream published there records.
+    recorded_rooms: BTreeSet<RoomName>,
 }
 
 struct Room {
@@ -69,6 +77,7 @@ struct Published {
     /// `PUBLISHING` was sent and the room told `PUBLISHED`.
     announced: bool,
     players: Vec<PeerId>,
+    recording: Option<recording::ActiveRecording>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +106,10 @@ pub struct Directory {
     peers: BTreeMap<PeerId, PeerInfo>,
     next_peer: u64,
     effects: Vec<Effect>,
+    record_policy: Option<RecordPolicy>,
+    next_recording: u64,
+    /// Recordings whose publisher left, by (room, login), for a return within the window.
+    ended_recordings: BTreeMap<(Option<RoomName>, Login), recording::EndedRecording>,
 }
 
 impl Directory {
@@ -112,6 +125,9 @@ impl Directory {
             peers: BTreeMap::new(),
             next_peer: 1,
             effects: Vec::new(),
+            record_policy: None,
+            next_recording: 1,
+            ended_recordings: BTreeMap::new(),
         }
     }
 
@@ -163,6 +179,7 @@ impl Directory {
                     .login
                     .unwrap_or_else(|| Login::new(format!("user-{}", id.0)));
                 session.login = Some(login.clone());
+                session.wcs_id = recording::wcs_session_id();
                 let auth_token = uuid::Uuid::new_v4().to_string();
                 self.send(
                     id,
@@ -198,8 +215,21 @@ impl Directory {
                         info,
                     },
                 );
-                if let (true, AppCommand::Join { room, .. }) = (accepted, &command) {
-                    self.send_state(id, room);
+                match (accepted, &command) {
+                    (true, AppCommand::Join { room, record }) => {
+                        if *record {
+                            if let Some(session) = self.sessions.get_mut(&id) {
+                                session.recorded_rooms.insert(room.clone());
+                            }
+                        }
+                        self.send_state(id, room);
+                    }
+                    (true, AppCommand::Leave { room }) => {
+                        if let Some(session) = self.sessions.get_mut(&id) {
+                            session.recorded_rooms.remove(room);
+                        }
+                    }
+                    _ => {}
                 }
             }
             ClientMessage::PublishStream(request) => self.publish(id, request, now),
@@ -266,6 +296,7 @@ impl Directory {
                 name: name.clone(),
                 status,
                 info,
+                record_name: None,
             },
         );
     }

@@ -22,7 +22,7 @@ impl Directory {
             name,
             sdp,
             room,
-            ..
+            record: request_record,
         } = request;
         let result = self.check_new_stream(id, room.as_ref()).and_then(|login| {
             if self.published.contains_key(&name) {
@@ -47,6 +47,7 @@ impl Directory {
             Ok(ok) => ok,
             Err(error) => return self.refuse_stream(id, &media_session_id, &name, &error),
         };
+        let record = self.wants_recording(id, room.as_ref(), request_record);
         let tracks = negotiated.tracks.clone();
         let peer = self.add_peer(
             id,
@@ -58,7 +59,7 @@ impl Directory {
             negotiated,
         );
         self.published.insert(
-            name,
+            name.clone(),
             Published {
                 peer,
                 login,
@@ -67,8 +68,14 @@ impl Directory {
                 tracks,
                 announced: false,
                 players: Vec::new(),
+                recording: None,
             },
         );
+        if record {
+            if let Err(error) = self.start_recording(&name, now) {
+                tracing::warn!(stream = %name, %error, "recording not started");
+            }
+        }
     }
 
     pub(super) fn play(&mut self, id: SessionId, request: StreamRequest, now: Instant) {
@@ -247,12 +254,16 @@ impl Directory {
                 }
                 published.announced = true;
                 let (login, room) = (published.login.clone(), published.room.clone());
-                self.send_status(
+                let record_name = self.record_name(&stream);
+                self.send(
                     session,
-                    &media_session_id,
-                    &stream,
-                    StreamStatus::Publishing,
-                    None,
+                    ServerMessage::StreamStatus {
+                        media_session_id,
+                        name: stream.clone(),
+                        status: StreamStatus::Publishing,
+                        info: None,
+                        record_name,
+                    },
                 );
                 if let Some(room) = room {
                     self.broadcast_room(&room, session, RoomEvent::Published { login, name: stream });
@@ -317,9 +328,13 @@ impl Directory {
                 }
             }
             PeerKind::Publisher => {
-                let Some(published) = self.published.remove(&info.stream) else {
+                let Some(mut published) = self.published.remove(&info.stream) else {
                     return;
                 };
+                if let Some(recording) = published.recording.take() {
+                    let (room, login) = (published.room.clone(), published.login.clone());
+                    self.end_recording_with_stream(room, login, published.worker, recording, Instant::now());
+                }
                 if let (true, Some(room)) = (published.announced, &published.room) {
                     let (login, name) = (published.login.clone(), info.stream.clone());
                     let event = match reason {

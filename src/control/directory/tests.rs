@@ -15,6 +15,7 @@ struct Harness {
     directory: Directory,
     frames: Vec<(SessionId, Value)>,
     commands: Vec<(WorkerId, Command)>,
+    records: Vec<super::RecordStart>,
 }
 
 impl Harness {
@@ -35,6 +36,7 @@ impl Harness {
             directory: Directory::new(limits, envs),
             frames: Vec::new(),
             commands: Vec::new(),
+            records: Vec::new(),
         }
     }
 
@@ -45,6 +47,7 @@ impl Harness {
                     .frames
                     .push((id, serde_json::from_str(&message.to_json()).unwrap())),
                 Effect::Worker(worker, command) => self.commands.push((worker, command)),
+                Effect::RecordStart(start) => self.records.push(*start),
             }
         }
     }

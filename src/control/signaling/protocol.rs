@@ -368,6 +368,8 @@ pub enum ServerMessage {
         name: StreamName,
         status: StreamStatus,
         info: Option<String>,
+        /// The recording's file (`stream.getRecordInfo()` in the SDK).
+        record_name: Option<String>,
     },
     Fail {
         api_method: String,
@@ -416,11 +418,15 @@ impl ServerMessage {
                 name,
                 status,
                 info,
+                record_name,
             } => {
                 let mut obj =
                     json!({ "mediaSessionId": media_session_id, "name": name, "status": status.as_str() });
                 if let Some(info) = info {
                     obj["info"] = json!(info);
+                }
+                if let Some(record_name) = record_name {
+                    obj["recordName"] = json!(record_name);
                 }
                 ("notifyStreamStatusEvent", json!([obj]))
             }

@@ -215,6 +215,7 @@ fn server_frames_have_the_sdk_shapes() {
         name: "s".into(),
         status: StreamStatus::Failed,
         info: Some("No common codecs".into()),
+        record_name: None,
     };
     let v: Value = serde_json::from_str(&failed.to_json()).unwrap();
     assert_eq!(v["data"][0]["status"], "FAILED");

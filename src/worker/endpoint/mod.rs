@@ -11,6 +11,7 @@
 //! heap entry for it is pending; `dirty` says the endpoint is on the worker's list to be
 //! advanced and polled this turn.
 
+mod recorder;
 mod webrtc;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
 
+pub use recorder::{RecorderSpec, RecorderTap};
 pub use webrtc::{WebRtcPeer, WRITES_BEFORE_POLL_MAX};
 
 use super::commands::{PeerFailure, PeerRole};
@@ -66,6 +68,8 @@ pub enum Received {
 /// One endpoint, by kind.
 pub enum Endpoint {
     WebRtc(Box<WebRtcPeer>),
+    /// A player that records (see `recorder.rs`).
+    Recorder(Box<RecorderTap>),
 }
 
 pub struct Slot {
@@ -100,6 +104,12 @@ impl Slot {
         }
     }
 
+    /// Whether the endpoint talks to the network (and so can fall silent). A recorder tap
+    /// lives as long as its publisher or until control removes it.
+    pub fn is_network(&self) -> bool {
+        matches!(self.endpoint, Endpoint::WebRtc(_))
+    }
+
     /// Feed one datagram from the network. `destination` is the worker's announced address.
     pub fn receive(
         &mut self,
@@ -110,6 +120,7 @@ impl Slot {
     ) -> Result<Received, PeerFailure> {
         let received = match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.receive(now, source, destination, bytes)?,
+            Endpoint::Recorder(_) => Received::NotWebRtc,
         };
         if received != Received::NotWebRtc {
             self.last_rx = now;
@@ -121,6 +132,7 @@ impl Slot {
     pub fn advance(&mut self, now: Instant) -> Result<(), PeerFailure> {
         match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.advance(now),
+            Endpoint::Recorder(_) => Ok(()),
         }
     }
 
@@ -132,6 +144,10 @@ impl Slot {
     ) -> Result<(), PeerFailure> {
         match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.write_batch(writes),
+            Endpoint::Recorder(tap) => {
+                tap.write_batch(writes);
+                Ok(())
+            }
         }
     }
 
@@ -139,6 +155,7 @@ impl Slot {
     pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {
         match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.request_keyframe(mid),
+            Endpoint::Recorder(_) => Ok(()),
         }
     }
 
@@ -150,6 +167,7 @@ impl Slot {
     ) -> Result<(), PeerFailure> {
         let next_timeout = match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.poll(sink, effects)?,
+            Endpoint::Recorder(tap) => tap.poll(effects),
         };
         self.next_timeout = next_timeout;
         self.connected |= effects.connected;
