@@ -44,6 +44,19 @@ async fn publish_recorded(
     room: Option<&str>,
     record: bool,
 ) -> (Publisher, Option<String>) {
+    let (publisher, status) = publish_recorded_status(session, name, video, audio, room, record).await;
+    (publisher, status.record_name)
+}
+
+/// [`publish_recorded`], returning the whole `PUBLISHING` status.
+async fn publish_recorded_status(
+    session: &WcsSession,
+    name: &str,
+    video: VideoCodec,
+    audio: AudioCodec,
+    room: Option<&str>,
+    record: bool,
+) -> (Publisher, webcall_loadtest::StreamStatusEvent) {
     let mut options = PublishOptions::new(name).video(Some(video)).audio(Some(audio));
     options.record = record;
     options.room = room.map(str::to_owned);
@@ -54,7 +67,7 @@ async fn publish_recorded(
         .wait_status(StreamStatus::Publishing, T)
         .await
         .expect("PUBLISHING");
-    (publisher, status.record_name)
+    (publisher, status)
 }
 
 async fn recordings(server: &Server) -> Vec<Value> {
@@ -597,7 +610,7 @@ async fn a_failing_disk_fails_only_the_recording() {
     // Below the free-space minimum a recording is refused at once, the stream still publishes.
     let server = Server::start(Io::Mmsg, 1, &["--record-min-free-bytes", "18446744073709551615"]);
     let session = server.connect(&unique("full")).await;
-    let (publisher, _) = publish_recorded(
+    let (_publisher, status) = publish_recorded_status(
         &session,
         &unique("refused"),
         VideoCodec::Vp8,
@@ -606,7 +619,7 @@ async fn a_failing_disk_fails_only_the_recording() {
         true,
     )
     .await;
-    let status = publisher.next_status(T).await.expect("the refusal");
+    assert_eq!(status.record_name, None, "no file");
     assert_eq!(
         status.info.as_deref(),
         Some("Recording failed: less than 18446744073709551615 bytes free on the recording disk")

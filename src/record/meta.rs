@@ -78,6 +78,9 @@ pub struct RecordingMeta {
     pub silences: Vec<Interval>,
     /// The template names the file at the end (`{endTime}`, `{duration}`).
     pub named_at_end: bool,
+    /// The file was padded to its room's timeline (`--record-room-timeline`).
+    #[serde(default)]
+    pub room_timeline: bool,
     pub error: Option<String>,
 }
 

@@ -441,9 +441,12 @@ impl Muxer {
     }
 
     fn place_video(&mut self, ticks: i64, frame: TapFrame) {
+        let frame_ticks = i64::from(self.video_frame_ticks());
         let track = &mut self.video;
         let ticks = match &track.pending {
-            Some(pending) => ticks.max(pending.ticks + 1),
+            // A timestamp that does not move on is one picture later.
+            Some(pending) if ticks <= pending.ticks => pending.ticks + frame_ticks,
+            Some(_) => ticks,
             None => ticks.max(track.cursor),
         };
         let at_ms = u64::try_from(self.video.micros(ticks) / 1000).unwrap_or(0);
@@ -465,10 +468,12 @@ impl Muxer {
             FramePayload::Opus(_) => return,
         };
         let track = &mut self.video;
+        let mut ticks = ticks;
         if track.pending.is_some() {
             track.emit_pending(ticks);
         } else if ticks > track.cursor {
             self.fill_black(ticks);
+            ticks = self.video.cursor; // less than a picture's gap was left
         }
         let track = &mut self.video;
         track.real_samples += 1;
@@ -502,8 +507,10 @@ impl Muxer {
                 ticks
             });
         }
+        let mut ticks = ticks;
         if ticks > self.audio.cursor {
             self.fill_silence(ticks);
+            ticks = self.audio.cursor; // less than a frame's gap was left
         }
         self.report_silence();
         let track = &mut self.audio;
@@ -587,10 +594,18 @@ impl Muxer {
         out
     }
 
-    /// Black pictures on the video track up to file tick `until`.
+    /// Black pictures on the video track up to file tick `until`, at the padding's rate; the
+    /// last one absorbs a remainder. A gap shorter than one picture is left (the next picture
+    /// starts at the cursor), since players cannot take pictures microseconds apart.
     fn fill_black(&mut self, until: i64) {
-        while self.video.cursor < until {
-            let duration = (until - self.video.cursor).min(BLACK_FRAME_TICKS);
+        let mut left = until - self.video.cursor;
+        while left >= BLACK_FRAME_TICKS {
+            let duration = if left < 2 * BLACK_FRAME_TICKS {
+                left
+            } else {
+                BLACK_FRAME_TICKS
+            };
+            left -= duration;
             let duration = u32::try_from(duration).unwrap_or(1);
             let (bytes, keyframe) = match &mut self.black {
                 Some(Black::H264 { pictures, next }) => {
@@ -613,7 +628,7 @@ impl Muxer {
         }
     }
 
-    /// Opus silence on the audio track up to file tick `until`.
+    /// Opus silence on the audio track up to file tick `until` (as [`Muxer::fill_black`]).
     fn fill_silence(&mut self, until: i64) {
         let from = self.audio.cursor;
         while self.audio.cursor < until {

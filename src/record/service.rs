@@ -185,9 +185,7 @@ pub fn recover(dir: &Path) {
     manifests.sort();
     manifests.dedup();
     for (room, start) in manifests {
-        let padded = std::fs::read_dir(dir).is_ok()
-            && meta::read_manifest(&dir.join(meta::manifest_name(&room, start))).is_ok_and(|m| m.padded);
-        writer::write_room_manifest(dir, &room, start, padded);
+        writer::write_room_manifest(dir, &room, start);
     }
 }
 

@@ -447,7 +447,7 @@ impl Writer {
             let _ = std::fs::remove_file(&old_meta);
         }
         if let (Some(room), Some(start)) = (&meta.room, meta.timeline_start_ms) {
-            write_room_manifest(&dir, room, start, recording.room_timeline);
+            write_room_manifest(&dir, room, start);
         }
         tracing::info!(file = %meta.file, duration_ms = meta.duration_ms, size = meta.size_bytes, "recording finished");
         if let Some(id) = recording.ids.last() {
@@ -555,10 +555,14 @@ fn with_suffix(name: &str, n: u32) -> String {
 }
 
 /// Rewrite a room timeline's manifest from the JSON of its files.
-pub fn write_room_manifest(dir: &Path, room: &str, timeline_start_ms: u64, padded: bool) {
-    let recordings: Vec<ManifestEntry> = meta::list(dir)
+pub fn write_room_manifest(dir: &Path, room: &str, timeline_start_ms: u64) {
+    let metas: Vec<RecordingMeta> = meta::list(dir)
         .into_iter()
         .filter(|m| m.room.as_deref() == Some(room) && m.timeline_start_ms == Some(timeline_start_ms))
+        .collect();
+    let padded = metas.iter().any(|m| m.room_timeline);
+    let recordings: Vec<ManifestEntry> = metas
+        .into_iter()
         .map(|m| {
             let head_ms = m
                 .silences

@@ -78,6 +78,8 @@ struct Published {
     announced: bool,
     players: Vec<PeerId>,
     recording: Option<recording::ActiveRecording>,
+    /// A recording that failed before `PUBLISHING`: that status carries why.
+    recording_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -190,6 +190,7 @@ impl Directory {
             resolutions: Vec::new(),
             silences: Vec::new(),
             named_at_end: policy.template.named_at_end(),
+            room_timeline: policy.room_timeline && room.is_some(),
             error: None,
         };
         let open = OpenRecording {
@@ -285,10 +286,18 @@ impl Directory {
             return;
         };
         let (name, worker, publisher) = (name.clone(), published.worker, published.peer);
+        if !published.announced {
+            // Said with `PUBLISHING` when it comes, not before the stream publishes.
+            published.recording_failure = Some(failure.to_string());
+        }
+        let announced = published.announced;
         self.effects.push(Effect::Worker(
             worker,
             crate::worker::commands::Command::PeerRemove { peer: recording.tap },
         ));
+        if !announced {
+            return;
+        }
         let Some(info) = self.peers.get(&publisher) else {
             return;
         };

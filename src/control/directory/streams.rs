@@ -69,6 +69,7 @@ impl Directory {
                 announced: false,
                 players: Vec::new(),
                 recording: None,
+                recording_failure: None,
             },
         );
         if record {
@@ -254,6 +255,7 @@ impl Directory {
                 }
                 published.announced = true;
                 let (login, room) = (published.login.clone(), published.room.clone());
+                let failure = published.recording_failure.take();
                 let record_name = self.record_name(&stream);
                 self.send(
                     session,
@@ -261,7 +263,7 @@ impl Directory {
                         media_session_id,
                         name: stream.clone(),
                         status: StreamStatus::Publishing,
-                        info: None,
+                        info: failure,
                         record_name,
                     },
                 );
