@@ -2,7 +2,7 @@
 //! libvpx and libopus clips looped by the Rust client) on each I/O backend.
 //!
 //! Proves: `publishStream` with `record: true` makes `PUBLISHING` carry `recordName`; H.264 +
-//! Opus, VP8 + Opus and VP8 + PCMU each become an MP4 that ffmpeg decodes without a word,
+//! Opus, VP8 + Opus and VP8 + PCMU (decoded and encoded to Opus) each become an MP4 that ffmpeg decodes without a word,
 //! with both tracks as long as what was sent, a keyframe first, pictures that are not black
 //! and (Opus) the sent 440 Hz tone at its level; the recordings list and `/records/FILE` with
 //! ranges serve them; REST starts and stops a recording of a live stream, with its errors and
@@ -290,7 +290,15 @@ async fn three_codecs_record_and_serve(io: Io) {
             let hz = dominant_hz(&path, 3.0);
             assert!((420.0..=460.0).contains(&hz), "{file}: the 440 Hz tone, {hz} Hz");
         } else {
+            // The client's PCMU is a 200 Hz square wave at ±120 (-48.7 dBFS), now in Opus.
             assert_eq!(entry["sourceAudioCodec"], "PCMU");
+            let (mean, _) = volume(&path, Some((2.0, 4.0)));
+            assert!(
+                (-56.0..=-44.0).contains(&mean),
+                "{file}: the G.711 wave's level, mean {mean} dB"
+            );
+            let hz = dominant_hz(&path, 3.0);
+            assert!((180.0..=220.0).contains(&hz), "{file}: the 200 Hz wave, {hz} Hz");
         }
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(

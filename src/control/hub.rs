@@ -127,7 +127,7 @@ impl Hub {
             tracks,
             writer_key,
             video,
-            opus,
+            audio,
             open,
         } = start;
         let (id, shared) = (open.id, open.shared.clone());
@@ -147,7 +147,7 @@ impl Hub {
             queue,
             shared,
             video,
-            opus,
+            audio,
         };
         let add = EndpointAdd {
             peer: tap,

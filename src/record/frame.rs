@@ -9,6 +9,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::media::clock::SenderClock;
+pub use crate::media::g711::Law;
+
+/// The audio a recording takes from its publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedAudio {
+    Opus,
+    /// Decoded and encoded to Opus on the writer.
+    G711(Law),
+}
 
 /// Frame payloads by codec.
 #[derive(Debug, Clone)]
@@ -19,6 +28,8 @@ pub enum FramePayload {
     Vp8(Vec<u8>),
     /// One Opus packet.
     Opus(Arc<[u8]>),
+    /// G.711 samples (8 kHz): the writer turns them into Opus.
+    G711 { law: Law, data: Arc<[u8]> },
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +44,7 @@ pub struct TapFrame {
 
 impl TapFrame {
     pub fn is_video(&self) -> bool {
-        !matches!(self.payload, FramePayload::Opus(_))
+        matches!(self.payload, FramePayload::H264(_) | FramePayload::Vp8(_))
     }
 
     /// Payload bytes, for the queue's and the hold's accounting.
@@ -41,7 +52,7 @@ impl TapFrame {
         match &self.payload {
             FramePayload::H264(nals) => nals.iter().map(|n| n.len() + 4).sum(),
             FramePayload::Vp8(data) => data.len(),
-            FramePayload::Opus(data) => data.len(),
+            FramePayload::Opus(data) | FramePayload::G711 { data, .. } => data.len(),
         }
     }
 }

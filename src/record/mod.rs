@@ -17,6 +17,7 @@ pub mod template;
 #[cfg(test)]
 mod test_media;
 mod track;
+pub mod transcode;
 pub mod writer;
 
 pub use queue::{RecordFailure, RecorderEvent, RecordingShared, WriterQueue};

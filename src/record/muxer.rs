@@ -465,7 +465,7 @@ impl Muxer {
                 }
                 data
             }
-            FramePayload::Opus(_) => return,
+            FramePayload::Opus(_) | FramePayload::G711 { .. } => return,
         };
         let track = &mut self.video;
         let mut ticks = ticks;

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tokio::sync::Notify;
 
 use super::finalize::finalize;
+use super::frame::{FramePayload, TapFrame};
 use super::meta::{
     self, Interval, Manifest, ManifestEntry, RecordingMeta, RecordingState, Resolution,
     EVENTS_PER_RECORDING_MAX, RECORD_FILE_MODE,
@@ -28,6 +29,7 @@ use super::meta::{
 use super::muxer::{MuxEvent, Muxer};
 use super::queue::{OpenRecording, RecordFailure, RecorderEvent, RecordingShared, WriterInput, WriterQueue};
 use super::template::{sanitise, NameTemplate, NameValues};
+use super::transcode::G711ToOpus;
 use crate::ids::RecordingId;
 
 /// How often the writer looks at the disk's free space, heads waiting for a keyframe, and
@@ -64,6 +66,10 @@ struct Recording {
     template: Arc<NameTemplate>,
     values: NameValues,
     shared: Arc<RecordingShared>,
+    /// G.711 audio becomes Opus here.
+    transcoder: Option<G711ToOpus>,
+    /// Scratch for the transcoder's output.
+    transcoded: Vec<TapFrame>,
 }
 
 /// A room's recordings on this writer share its timeline.
@@ -208,11 +214,13 @@ impl Writer {
                 template,
                 values,
                 shared,
+                transcoder: None,
+                transcoded: Vec::new(),
             },
         );
     }
 
-    fn frame(&mut self, id: RecordingId, frame: super::frame::TapFrame) {
+    fn frame(&mut self, id: RecordingId, frame: TapFrame) {
         let Some(&key) = self.by_id.get(&id) else {
             return;
         };
@@ -222,8 +230,19 @@ impl Writer {
         if recording.ids.last() != Some(&id) {
             return; // a reconnected publisher's old tap, still draining
         }
-        let (muxer, origin) = muxer_and_origin(&mut self.rooms, recording);
-        muxer.push(frame, origin);
+        if matches!(frame.payload, FramePayload::G711 { .. }) {
+            let transcoder = recording.transcoder.get_or_insert_with(G711ToOpus::default);
+            let mut frames = std::mem::take(&mut recording.transcoded);
+            transcoder.push(frame, &mut frames);
+            let (muxer, origin) = muxer_and_origin(&mut self.rooms, recording);
+            for frame in frames.drain(..) {
+                muxer.push(frame, origin);
+            }
+            recording.transcoded = frames;
+        } else {
+            let (muxer, origin) = muxer_and_origin(&mut self.rooms, recording);
+            muxer.push(frame, origin);
+        }
         self.drain(key);
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::{Directory, Effect, SessionId};
 use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
 use crate::ids::{Login, MediaSessionId, PeerId, RecordingId, RoomName, StreamName, WorkerId};
-use crate::record::frame::VideoCodec;
+use crate::record::frame::{Law, RecordedAudio, VideoCodec};
 use crate::record::meta::{RecordingMeta, RecordingState};
 use crate::record::queue::OpenRecording;
 use crate::record::template::{NameTemplate, NameValues};
@@ -54,7 +54,7 @@ pub struct RecordStart {
     /// Picks the writer: the room, or a plain stream's name.
     pub writer_key: String,
     pub video: Option<VideoCodec>,
-    pub opus: bool,
+    pub audio: Option<RecordedAudio>,
     pub open: OpenRecording,
 }
 
@@ -146,7 +146,12 @@ impl Directory {
         let resumed = self.ended_recordings.remove(&resume_key);
         let video = video_codec(&tracks);
         let source_audio = tracks.audio.as_ref().map(|t| t.name.clone());
-        let opus = source_audio.as_deref() == Some("OPUS");
+        let audio = match source_audio.as_deref() {
+            Some("OPUS") => Some(RecordedAudio::Opus),
+            Some("PCMU") => Some(RecordedAudio::G711(Law::Mu)),
+            Some("PCMA") => Some(RecordedAudio::G711(Law::A)),
+            _ => None,
+        };
         let start_time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
@@ -212,7 +217,7 @@ impl Directory {
             tracks,
             writer_key,
             video,
-            opus,
+            audio,
             open,
         })));
         if let Some(published) = self.published.get_mut(name) {

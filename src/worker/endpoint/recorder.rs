@@ -20,7 +20,7 @@ use crate::forward::OutgoingRtp;
 use crate::ids::RecordingId;
 use crate::media::h264::H264Depacketizer;
 use crate::media::vp8::Vp8Depacketizer;
-use crate::record::frame::{FramePayload, TapFrame, VideoCodec};
+use crate::record::frame::{FramePayload, RecordedAudio, TapFrame, VideoCodec};
 use crate::record::{RecordingShared, WriterQueue};
 
 /// A tap has no timers of its own: its wakeup is this far out (one constant, so the timer
@@ -34,8 +34,8 @@ pub struct RecorderSpec {
     pub shared: Arc<RecordingShared>,
     /// The publisher's video codec, if it sends one the recorder takes.
     pub video: Option<VideoCodec>,
-    /// The publisher's audio is Opus (other audio is not passed on: the file gets silence).
-    pub opus: bool,
+    /// The publisher's audio, if the recorder takes it (else the file gets silence).
+    pub audio: Option<RecordedAudio>,
 }
 
 enum Depacketizer {
@@ -78,17 +78,24 @@ impl RecorderTap {
                 return;
             }
             match kind {
-                MediaKind::Audio if self.spec.opus => {
+                MediaKind::Audio => {
+                    let payload = match self.spec.audio {
+                        Some(RecordedAudio::Opus) => FramePayload::Opus(rtp.payload),
+                        Some(RecordedAudio::G711(law)) => FramePayload::G711 {
+                            law,
+                            data: rtp.payload,
+                        },
+                        None => continue,
+                    };
                     let frame = TapFrame {
                         rtp_ts: rtp.header.ts,
                         arrival: rtp.arrival,
                         sender: rtp.sender,
                         keyframe: true,
-                        payload: FramePayload::Opus(rtp.payload),
+                        payload,
                     };
                     self.send(frame);
                 }
-                MediaKind::Audio => {}
                 MediaKind::Video => self.video_packet(&rtp),
             }
         }
