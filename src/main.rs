@@ -21,11 +21,59 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,dimpl=warn")),
         )
         .init();
+    if std::env::args().nth(1).as_deref() == Some("merge") {
+        return merge(MergeCli::parse_from(std::env::args().skip(1)));
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
             eprintln!("webcall: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `webcall merge`: one MP4 of a room from its recordings' manifest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "webcall merge",
+    about = "Compose a room's recordings into one MP4 (a grid of tiles, audio mixed) with ffmpeg"
+)]
+struct MergeCli {
+    /// The room's manifest (`room-ROOM-START.manifest.json` in the record directory).
+    manifest: std::path::PathBuf,
+    /// The MP4 to write.
+    #[arg(short, long, value_name = "FILE")]
+    output: std::path::PathBuf,
+    /// Size of each participant's tile, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "640x360")]
+    tile: String,
+    /// Print the ffmpeg command before running it.
+    #[arg(long)]
+    print: bool,
+}
+
+fn merge(cli: MergeCli) -> ExitCode {
+    let tile = cli
+        .tile
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|(w, h)| (16..=7680).contains(w) && (16..=4320).contains(h) && w % 2 == 0 && h % 2 == 0);
+    let Some(tile) = tile else {
+        eprintln!("webcall merge: --tile takes WIDTHxHEIGHT, even numbers from 16 to 7680x4320");
+        return ExitCode::FAILURE;
+    };
+    let options = webcall::record::merge::MergeOptions {
+        manifest: cli.manifest,
+        output: cli.output,
+        tile,
+        print: cli.print,
+    };
+    match webcall::record::merge::merge(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("webcall merge: {error}");
             ExitCode::FAILURE
         }
     }

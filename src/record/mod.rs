@@ -9,6 +9,7 @@
 
 pub mod finalize;
 pub mod frame;
+pub mod merge;
 pub mod meta;
 pub mod muxer;
 pub mod queue;
