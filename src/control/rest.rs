@@ -50,12 +50,16 @@ fn error(status: StatusCode, text: impl Into<String>) -> Response {
         .into_response()
 }
 
+fn refuse(status: StatusCode, text: impl Into<String>) -> Box<Response> {
+    Box::new(error(status, text))
+}
+
 fn ok_json(body: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 /// The admin rule: the bearer key when one is configured, else loopback clients only.
-pub fn authorize(state: &AppState, remote: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+pub fn authorize(state: &AppState, remote: SocketAddr, headers: &HeaderMap) -> Result<(), Box<Response>> {
     match &state.config.admin_key {
         Some(key) => {
             let given = headers
@@ -66,17 +70,17 @@ pub fn authorize(state: &AppState, remote: SocketAddr, headers: &HeaderMap) -> R
             if constant_time_eq(given.trim().as_bytes(), key.as_bytes()) {
                 Ok(())
             } else {
-                Err(error(
+                Err(refuse(
                     StatusCode::UNAUTHORIZED,
                     "a valid 'Authorization: Bearer' admin key is required",
                 ))
             }
         }
         None if remote.ip().is_loopback() => Ok(()),
-        None => Err(error(
+        None => Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "admin routes answer loopback clients only; set --admin-key-file to use them remotely",
-        )),
+        ))),
     }
 }
 
@@ -88,15 +92,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `{mediaSessionId}` (WCS's form) or `{name}`.
-fn selector(body: &Bytes) -> Result<StreamSelector, Response> {
+fn selector(body: &Bytes) -> Result<StreamSelector, Box<Response>> {
     if body.len() > REST_BODY_BYTES_MAX {
-        return Err(error(
+        return Err(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body exceeds {REST_BODY_BYTES_MAX} bytes"),
         ));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not JSON"))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, "the body is not JSON")))?;
     let field = |name: &str| {
         value
             .get(name)
@@ -109,7 +113,7 @@ fn selector(body: &Bytes) -> Result<StreamSelector, Response> {
     if let Some(name) = field("name") {
         return Ok(StreamSelector::Name(StreamName::new(name)));
     }
-    Err(error(
+    Err(refuse(
         StatusCode::BAD_REQUEST,
         "give the stream's 'mediaSessionId' or 'name'",
     ))
@@ -131,11 +135,11 @@ async fn start_recording(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = authorize(&state, remote, &headers) {
-        return refused;
+        return *refused;
     }
     let selector = match selector(&body) {
         Ok(selector) => selector,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = lock(&state.hub).with_directory(|d| d.start_recording_of(&selector, Instant::now()));
     match result {
@@ -151,11 +155,11 @@ async fn stop_recording(
     body: Bytes,
 ) -> Response {
     if let Err(refused) = authorize(&state, remote, &headers) {
-        return refused;
+        return *refused;
     }
     let selector = match selector(&body) {
         Ok(selector) => selector,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = lock(&state.hub).with_directory(|d| d.stop_recording_of(&selector));
     match result {
@@ -174,7 +178,7 @@ async fn recordings(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = authorize(&state, remote, &headers) {
-        return refused;
+        return *refused;
     }
     let Some(dir) = record_dir(&state) else {
         return error(
@@ -237,7 +241,7 @@ async fn record_file(
     Path(file): Path<String>,
 ) -> Response {
     if let Err(refused) = authorize(&state, remote, &headers) {
-        return refused;
+        return *refused;
     }
     if sanitise(&file) != file || !file.ends_with(".mp4") {
         return error(StatusCode::NOT_FOUND, "no such recording");

@@ -38,17 +38,20 @@ pub const HEAD_HOLD_MAX: Duration = Duration::from_secs(5);
 pub const HEAD_HOLD_BYTES_MAX: usize = 256 * 1024;
 /// Picture size of black video when the stream never showed its own.
 pub const BLACK_SIZE_DEFAULT: (u16, u16) = (640, 480);
-/// Black padding is written at 30 pictures a second, the rate browsers send: players and
-/// ffmpeg's filters take a constant rate best.
-const BLACK_FRAME_TICKS: i64 = 3_000;
+/// Pictures are placed on a grid of 30 a second (the most browsers send): a picture's time
+/// moves by at most half a slot (17 ms), two pictures never share a slot, and every
+/// duration is a whole number of slots, so players and ffmpeg (which takes a file's frame
+/// rate from its durations) see the rate they expect. Black padding fills whole slots.
+const VIDEO_SLOT_TICKS: i64 = 3_000;
+const BLACK_FRAME_TICKS: i64 = VIDEO_SLOT_TICKS;
 /// Black H.264 padding has an IDR this often (in pictures), so it can be seeked into.
 const BLACK_IDR_INTERVAL: u32 = 30;
 /// An Opus frame of 20 ms at 48 kHz.
 const OPUS_FRAME_TICKS: i64 = 960;
 /// Opus's 20 ms silence frame (CELT, full band, mono).
 pub const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
-/// The last video picture's duration when there is nothing to measure it by: 30 fps.
-const VIDEO_FRAME_TICKS_DEFAULT: u32 = 3_000;
+/// The last video picture's duration: one slot.
+const VIDEO_FRAME_TICKS_DEFAULT: u32 = VIDEO_SLOT_TICKS as u32;
 /// A track that has no sample of its own waiting is padded at each cut up to this long
 /// before the other's end, so a first keyframe arriving a little late still has its place.
 const PAD_LAG: Duration = Duration::from_millis(500);
@@ -263,10 +266,7 @@ impl Muxer {
     }
 
     fn video_frame_ticks(&self) -> u32 {
-        match self.video.last_duration {
-            0 => VIDEO_FRAME_TICKS_DEFAULT,
-            d => d.min(BLACK_FRAME_TICKS as u32),
-        }
+        VIDEO_FRAME_TICKS_DEFAULT
     }
 
     fn write_head(&mut self, room_origin: &mut Option<Instant>) {
@@ -441,13 +441,12 @@ impl Muxer {
     }
 
     fn place_video(&mut self, ticks: i64, frame: TapFrame) {
-        let frame_ticks = i64::from(self.video_frame_ticks());
         let track = &mut self.video;
+        let slot = (ticks + VIDEO_SLOT_TICKS / 2).div_euclid(VIDEO_SLOT_TICKS) * VIDEO_SLOT_TICKS;
         let ticks = match &track.pending {
-            // A timestamp that does not move on is one picture later.
-            Some(pending) if ticks <= pending.ticks => pending.ticks + frame_ticks,
-            Some(_) => ticks,
-            None => ticks.max(track.cursor),
+            // A picture whose slot is taken goes in the next one.
+            Some(pending) => slot.max(pending.ticks + VIDEO_SLOT_TICKS),
+            None => slot.max(track.cursor),
         };
         let at_ms = u64::try_from(self.video.micros(ticks) / 1000).unwrap_or(0);
         let data = match frame.payload {

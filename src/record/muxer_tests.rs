@@ -303,3 +303,53 @@ fn an_h264_resolution_change_keeps_its_sps_in_band_and_decodes() {
         "{events:?}"
     );
 }
+
+/// A browser's timestamps jitter and its encoder drops pictures under load: the file still
+/// keeps one picture per slot, so ffmpeg reads a steady rate and decodes without a word.
+#[test]
+fn jittery_and_dropped_pictures_land_on_slots() {
+    let scratch = Scratch::new("mux-jitter");
+    let timed = Timed::new(Instant::now());
+    let units = x264_access_units(640, 360, 3);
+    let mut frames = Vec::new();
+    let mut state = 11u32;
+    for (i, unit) in units.into_iter().enumerate() {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let jitter = i64::from((state >> 16) % 1500) - 750; // ±8 ms
+        let mut frame = {
+            let key = is_idr(&unit);
+            timed.video(i as u32, FramePayload::H264(unit), key)
+        };
+        // Every seventh picture comes 1.5 slots late, as from a 20 fps stretch.
+        let late = if i % 7 == 3 { 1500 } else { 0 };
+        frame.rtp_ts = frame.rtp_ts.wrapping_add((jitter + late) as u32);
+        frames.push(frame);
+    }
+    frames.extend((0..150).map(|i| timed.audio(i)));
+    let (file, _, _) = mux(Muxer::new(Some(VideoCodec::H264)), frames, &mut None);
+    let path = write(&scratch, "jitter.mp4", &file);
+    probe_decodes(&path);
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let durations: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(durations.len() > 80);
+    assert!(
+        durations.iter().all(|d| d % 3000 == 0),
+        "whole slots: {durations:?}"
+    );
+}

@@ -622,5 +622,8 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     // `statvfs` that the call fills in; nothing is retained past the call.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     let result = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-    (result == 0).then(|| u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+    // The fields are `c_ulong`: u64 here, u32 on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
+    (result == 0).then_some(free)
 }

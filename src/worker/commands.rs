@@ -32,7 +32,9 @@ pub enum PeerRole {
     Player { publisher: PeerId },
 }
 
-/// What kind of endpoint to add, with what only that kind needs.
+/// What kind of endpoint to add, with what only that kind needs. It travels once, inside the
+/// boxed [`EndpointAdd`], so the `Rtc`'s size is no cost to the other kinds.
+#[allow(clippy::large_enum_variant)]
 pub enum EndpointSpec {
     /// A browser's (or any WebRTC client's) peer connection, negotiated by control.
     WebRtc {
