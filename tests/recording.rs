@@ -633,3 +633,163 @@ async fn a_failing_disk_fails_only_the_recording() {
         Some("Recording failed: less than 18446744073709551615 bytes free on the recording disk")
     );
 }
+
+/// A clip with a white flash and a 1 kHz beep on the same instant every second (all-intra
+/// H.264, so a keyframe request never restarts the picture against the sound).
+fn flash_and_beep_clips(dir: &Path) -> Clips {
+    use std::sync::Arc;
+    use webcall_loadtest::media::clip::{AudioClip, VideoClip};
+    std::fs::create_dir_all(dir).unwrap();
+    let video = dir.join("flash.h264");
+    let audio = dir.join("beep.ogg");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=black:s=320x240:r=30:d=10,drawbox=enable='lt(mod(t\\,1)\\,0.03)':c=white:t=fill")
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-g",
+            "1",
+            "-bf",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-x264-params", "aud=1", "-f", "h264"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("aevalsrc=exprs='if(lt(mod(t\\,1)\\,0.1)\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:d=10")
+        .args([
+            "-ac",
+            "1",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-frame_duration",
+            "20",
+            "-application",
+            "lowdelay",
+            "-f",
+            "ogg",
+        ])
+        .arg(&audio)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let video = VideoClip::parse(VideoCodec::H264, &std::fs::read(&video).unwrap()).unwrap();
+    let audio = AudioClip::parse_ogg_opus(&std::fs::read(&audio).unwrap()).unwrap();
+    Clips {
+        video: Some(Arc::new(video)),
+        audio: Arc::new(audio),
+    }
+}
+
+/// The times of flashes (mean luma jumps above half) in the file's video.
+fn flash_times(path: &Path) -> Vec<f64> {
+    let source = format!("movie={},signalstats", path.display());
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-f", "lavfi", "-i", &source])
+        .args([
+            "-show_entries",
+            "frame=pts_time:frame_tags=lavfi.signalstats.YAVG",
+            "-of",
+            "csv=p=0",
+        ])
+        .output()
+        .unwrap();
+    let mut times = Vec::new();
+    let mut lit = false;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split(',');
+        let (Some(t), Some(y)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let (Ok(t), Ok(y)) = (t.parse::<f64>(), y.parse::<f64>()) else {
+            continue;
+        };
+        if y > 128.0 && !lit {
+            times.push(t);
+        }
+        lit = y > 128.0;
+    }
+    times
+}
+
+/// The onsets of beeps (the first loud sample after silence) in the file's audio.
+fn beep_times(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    let samples: Vec<i16> = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let mut times = Vec::new();
+    let mut quiet_since = 0usize;
+    for (i, s) in samples.iter().enumerate() {
+        if s.unsigned_abs() > 4000 {
+            if i - quiet_since > 24_000 {
+                times.push(i as f64 / 48_000.0);
+            }
+            quiet_since = i;
+        }
+    }
+    times
+}
+
+/// What no peer publishes: the A/V offset of a recording, from a clip whose flash and beep
+/// are on the same instant. Printed as `# av-offset`; within 40 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_av_offset_of_a_recording_stays_within_40_ms() {
+    let server = Server::start(Io::Mmsg, 1, &["--record-resume-window", "0"]);
+    let session = server.connect(&unique("sync")).await;
+    let mut options = PublishOptions::new(unique("flash"))
+        .video(Some(VideoCodec::H264))
+        .audio(Some(AudioCodec::Opus));
+    options.record = true;
+    options.keyframe_interval = None;
+    options.clips = Some(flash_and_beep_clips(&default_cache_dir().join("av-sync-v1")));
+    let publisher = Publisher::start(&session, options).await.expect("publish");
+    let file = publisher
+        .wait_status(StreamStatus::Publishing, T)
+        .await
+        .expect("PUBLISHING")
+        .record_name
+        .expect("recordName");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    publisher.stop().await.unwrap();
+    finished(&server, &file, Duration::from_secs(15)).await;
+    let path = records(&server).join(&file);
+    assert_decodes_clean(&path);
+    let flashes = flash_times(&path);
+    let beeps = beep_times(&path);
+    assert!(
+        flashes.len() >= 10 && beeps.len() >= 10,
+        "flashes {flashes:?}, beeps {beeps:?}"
+    );
+    let mut offsets: Vec<f64> = beeps
+        .iter()
+        .filter_map(|b| {
+            let nearest = flashes
+                .iter()
+                .min_by(|x, y| (*x - b).abs().total_cmp(&(*y - b).abs()))?;
+            Some((b - nearest) * 1000.0)
+        })
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    let median = offsets[offsets.len() / 2];
+    let worst = offsets.iter().fold(0.0f64, |w, o| w.max(o.abs()));
+    println!("# av-offset: median {median:.1} ms (audio after video when positive), worst {worst:.1} ms over {} beeps", offsets.len());
+    assert!(worst <= 40.0, "A/V offsets {offsets:?} ms");
+}
