@@ -63,7 +63,7 @@ import json, sys
 r = json.load(open(sys.argv[1])); d = r["details"]
 f = lambda v, n=2: "n/a" if v is None else round(v, n)
 print(f"{r['scenario']} {sys.argv[1]}: plays={r['subscribers']} pps={r['forwarded_pps']:.0f} "
-      f"cpu_s={f(r['server_cpu_seconds'])} us/pkt={f(r['cpu_us_per_packet'])} loss={r['loss_pct']:.3f}% "
+      f"cpu_s={f(r['server_cpu_seconds'])} us/pkt={f(r['cpu_us_per_packet'])} worker_us/pkt={f(r.get('worker_cpu_us_per_packet'))} loss={r['loss_pct']:.3f}% "
       f"after_nack={f(r['loss_after_nack_pct'], 3)}% p50/p99/p99.9={r['latency_us_p50']}/{r['latency_us_p99']}/"
       f"{r['latency_us_p999']}us mem/sub={f(r['mem_bytes_per_subscriber'] and r['mem_bytes_per_subscriber'] / 1024, 1)}KiB "
       f"loadgen_bound={r['loadgen_bound']} failed={d['plays_failed']} media={d.get('media', 'synthetic')}")

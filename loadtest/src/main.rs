@@ -86,6 +86,9 @@ struct Args {
     /// One subscriber in N decrypts (delay, NACK, loss after NACK); 1: all, 0: none.
     #[arg(long, default_value_t = 1)]
     decrypt_every: usize,
+    /// Publishers ask webcall to record their streams (`publishStream` with `record: true`).
+    #[arg(long)]
+    record: bool,
     /// Server process to sample (CPU time, PSS) from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -128,6 +131,7 @@ impl Args {
         c.payload_max = self.payload.clamp(64, 1400);
         c.pacing_factor = (self.pace_factor > 0.0).then_some(self.pace_factor.min(100.0));
         c.decrypt_every = self.decrypt_every;
+        c.record = self.record;
         c.server_pid = self.server_pid;
         c.timeout = Duration::from_secs_f64(self.timeout.max(1.0));
         c

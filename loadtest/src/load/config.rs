@@ -84,6 +84,8 @@ pub struct LoadConfig {
     pub pacing_factor: Option<f64>,
     /// One subscriber in this many decrypts (delay, NACK, loss after NACK); 1: all; 0: none.
     pub decrypt_every: usize,
+    /// Publishers ask the server to record their streams (`record: true`).
+    pub record: bool,
     /// Server process to sample (CPU, PSS).
     pub server_pid: Option<u32>,
     /// Deadline of each signalling wait.
@@ -138,6 +140,7 @@ impl LoadConfig {
             },
             pacing_factor: None,
             decrypt_every: 1,
+            record: false,
             server_pid: None,
             timeout: Duration::from_secs(20),
         }

@@ -17,6 +17,9 @@ pub struct ProcSample {
     pub pss_bytes: u64,
     /// Resident set size, in bytes (0 when unknown).
     pub rss_bytes: u64,
+    /// CPU time of the threads named `webcall-worker-*` (webcall's media workers), apart
+    /// from control and recorder threads.
+    pub worker_cpu: Duration,
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -58,7 +61,24 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         cpu,
         pss_bytes: kb_line(&rollup, "Pss:").unwrap_or(0),
         rss_bytes: kb_line(&rollup, "Rss:").unwrap_or(0),
+        worker_cpu: threads_cpu(pid, "webcall-worker"),
     })
+}
+
+/// CPU time of `pid`'s threads whose name starts with `prefix`.
+fn threads_cpu(pid: u32, prefix: &str) -> Duration {
+    let ticks = clock_ticks_per_second();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim().starts_with(prefix))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| parse_stat_cpu(&stat, ticks))
+        .sum()
 }
 
 /// CPU time the calling thread has used.

@@ -31,6 +31,8 @@ pub struct RunFacts {
     pub ramp: Duration,
     pub total: Duration,
     pub server_cpu: Option<Duration>,
+    /// The media workers' share of `server_cpu`.
+    pub worker_cpu: Option<Duration>,
     pub loadgen_cpu: Option<Duration>,
     /// Server PSS: before anything, with publishers only, at the end of the window.
     pub server_mem: [Option<u64>; 3],
@@ -59,6 +61,8 @@ pub struct Report {
     pub forwarded_pps: f64,
     pub server_cpu_seconds: Option<f64>,
     pub cpu_us_per_packet: Option<f64>,
+    /// The media worker threads' CPU per forwarded packet (without control and recorders).
+    pub worker_cpu_us_per_packet: Option<f64>,
     pub latency_us_p50: Option<u64>,
     pub latency_us_p99: Option<u64>,
     pub latency_us_p999: Option<u64>,
@@ -148,6 +152,11 @@ impl Report {
             cpu_us_per_packet: server_cpu
                 .filter(|_| forwarded > 0)
                 .map(|c| c * 1e6 / forwarded as f64),
+            worker_cpu_us_per_packet: f
+                .worker_cpu
+                .map(|c| c.as_secs_f64())
+                .filter(|c| forwarded > 0 && *c > 0.0)
+                .map(|c| c * 1e6 / forwarded as f64),
             latency_us_p50: quantile(&st.latency_us, 0.5),
             latency_us_p99: quantile(&st.latency_us, 0.99),
             latency_us_p999: quantile(&st.latency_us, 0.999),
@@ -233,6 +242,10 @@ impl Report {
             ),
             ("server CPU", opt(self.server_cpu_seconds, "s", 3)),
             ("server CPU per packet", opt(self.cpu_us_per_packet, "µs", 2)),
+            (
+                "workers' CPU per packet",
+                opt(self.worker_cpu_us_per_packet, "µs", 2),
+            ),
             (
                 "latency p50 / p99 / p99.9",
                 format!(

@@ -152,6 +152,10 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     facts.total = t_start.elapsed();
     let cpu = |a: Option<ProcSample>, b: Option<ProcSample>| Some(b?.cpu.saturating_sub(a?.cpu));
     facts.server_cpu = cpu(server0, server1);
+    facts.worker_cpu = match (server0, server1) {
+        (Some(a), Some(b)) => Some(b.worker_cpu.saturating_sub(a.worker_cpu)),
+        _ => None,
+    };
     facts.loadgen_cpu = cpu(self0, self1);
     facts.server_mem = [mem_empty, mem_published, server1].map(|m| m.map(|m| m.pss_bytes));
     let report = Report::build(cfg, &plan, &stats, &facts);
@@ -269,6 +273,7 @@ async fn start_publisher(
                 room,
                 timeout: cfg.timeout,
                 started,
+                record: cfg.record,
             };
             signal::publish(engine, session, spec, &media, profile).await?;
             None
@@ -333,6 +338,7 @@ async fn start_subscriber(
                     room,
                     timeout: cfg.timeout,
                     started,
+                    record: false,
                 };
                 signal::play(engine, session, spec, &accept, measure).await
             }

@@ -31,6 +31,8 @@ pub struct StreamSpec<'a> {
     pub timeout: Duration,
     /// When the participant began joining (join time counts from here).
     pub started: Instant,
+    /// `record` flag of `publishStream` (the server records the stream).
+    pub record: bool,
 }
 
 /// Publishes `media` as `spec.name`; returns once the server reports `PUBLISHING`.
@@ -103,7 +105,7 @@ async fn stream(
         room: spec.room,
         has_video,
         has_audio,
-        record: false,
+        record: published && spec.record,
     };
     let text = match published {
         true => messages::publish_stream(&req),
