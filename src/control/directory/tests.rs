@@ -40,7 +40,7 @@ impl Harness {
         }
     }
 
-    fn collect(&mut self) {
+    pub(super) fn collect(&mut self) {
         for effect in self.directory.take_effects() {
             match effect {
                 Effect::Send(id, message) => self
@@ -353,4 +353,129 @@ fn a_failed_publisher_fails_for_its_session_and_stops_players() {
         vec![("FAILED".to_owned(), Some("Failed by ICE keep alive".to_owned()))]
     );
     assert_eq!(h.directory.counts().published, 0);
+}
+
+fn record_policy(resume_window: std::time::Duration) -> RecordPolicy {
+    RecordPolicy {
+        template: std::sync::Arc::new(crate::record::template::NameTemplate::default()),
+        room_timeline: true,
+        resume_window,
+    }
+}
+
+#[test]
+fn a_recorded_publish_names_its_file_and_says_why_a_recording_failed() {
+    let mut h = Harness::new(4);
+    h.directory
+        .set_record_policy(record_policy(std::time::Duration::from_secs(10)));
+    let alice = h.connect(1, "alice");
+    // Joining with record records every stream of the session in that room.
+    assert_eq!(
+        h.command(alice, "join", serde_json::json!({"name": "r", "record": true}))["status"],
+        "ACCEPTED"
+    );
+    h.stream(alice, "publishStream", "m1", "r-alice", Some("r"), PUBLISH_OFFER);
+    let start = h.records.pop().expect("a recording started");
+    assert!(h.records.is_empty());
+    assert_eq!(start.writer_key, "r", "the room's writer");
+    let file = start.open.meta.file.clone();
+    assert!(file.starts_with("stream-m1-") && file.ends_with(".mp4"), "{file}");
+    assert_eq!(start.open.values.session_id.len(), 26, "WCS-form session id");
+    assert!(start.open.room_timeline);
+    let (_, publisher, _) = h.added_peers().pop().unwrap();
+    assert_eq!(start.publisher, publisher);
+    // The writer could not start it: said on PUBLISHING, not before.
+    h.directory
+        .recording_failed(start.open.id, &crate::record::RecordFailure::DiskFull);
+    h.collect();
+    assert!(h.statuses(alice).is_empty(), "nothing before PUBLISHING");
+    h.notify(Notification::PeerConnected { peer: publisher });
+    let frames = h.take(alice);
+    let publishing = frames
+        .iter()
+        .find(|f| f["data"][0]["status"] == "PUBLISHING")
+        .unwrap();
+    assert_eq!(publishing["data"][0]["info"], "Recording failed: disk full");
+
+    // REST: start it again by mediaSessionId, then a second start conflicts.
+    let selector = StreamSelector::MediaSessionId(MediaSessionId::from("m1"));
+    let again = h.directory.start_recording_of(&selector, Instant::now()).unwrap();
+    assert_eq!(again, file, "the same name: same ids");
+    assert_eq!(
+        h.directory.start_recording_of(&selector, Instant::now()),
+        Err(RecordingError::AlreadyRecording)
+    );
+    h.collect();
+    let tap = h.records.pop().unwrap().tap;
+    // A failure while publishing: PUBLISHING with the reason and the file; the tap goes.
+    let id = match h
+        .directory
+        .published
+        .get(&StreamName::new("r-alice"))
+        .and_then(|p| p.recording.clone())
+    {
+        Some(recording) => recording.id,
+        None => panic!("recording"),
+    };
+    h.directory
+        .recording_failed(id, &crate::record::RecordFailure::Write);
+    h.collect();
+    let frames = h.take(alice);
+    let status = &frames
+        .iter()
+        .find(|f| f["message"] == "notifyStreamStatusEvent")
+        .unwrap()["data"][0];
+    assert_eq!(status["status"], "PUBLISHING");
+    assert_eq!(status["info"], "Recording failed: write error");
+    assert_eq!(status["recordName"], file.as_str());
+    assert!(h
+        .commands
+        .iter()
+        .any(|(_, c)| matches!(c, Command::PeerRemove { peer } if *peer == tap)));
+    assert_eq!(
+        h.directory
+            .stop_recording_of(&StreamSelector::Name(StreamName::new("nobody"))),
+        Err(RecordingError::NotFound)
+    );
+    assert_eq!(
+        h.directory
+            .stop_recording_of(&StreamSelector::Name(StreamName::new("r-alice"))),
+        Err(RecordingError::NotRecording)
+    );
+}
+
+#[test]
+fn a_publisher_back_within_the_window_continues_its_file() {
+    let mut h = Harness::new(4);
+    h.directory
+        .set_record_policy(record_policy(std::time::Duration::from_secs(10)));
+    let alice = h.connect(1, "alice");
+    h.command(alice, "join", serde_json::json!({"name": "r"}));
+    let mut data = serde_json::json!({"mediaSessionId": "m1", "name": "r-alice-1", "sdp": PUBLISH_OFFER, "record": true});
+    data["custom"] = serde_json::json!({"name": "r"});
+    h.send(
+        alice,
+        serde_json::json!({"message": "publishStream", "data": [data]}),
+    );
+    let first = h.records.pop().expect("recorded");
+    h.directory.close_session(alice);
+    h.collect();
+    assert!(h
+        .commands
+        .iter()
+        .any(|(_, c)| matches!(c, Command::PeerRemove { peer } if *peer == first.tap)));
+    let alice = h.connect(2, "alice");
+    h.command(alice, "join", serde_json::json!({"name": "r"}));
+    let mut data = serde_json::json!({"mediaSessionId": "m2", "name": "r-alice-2", "sdp": PUBLISH_OFFER, "record": true});
+    data["custom"] = serde_json::json!({"name": "r"});
+    h.send(
+        alice,
+        serde_json::json!({"message": "publishStream", "data": [data]}),
+    );
+    let second = h.records.pop().expect("recorded again");
+    assert_eq!(second.open.resume_of, Some(first.open.id));
+    assert_eq!(
+        second.open.meta.file, first.open.meta.file,
+        "the same file continues"
+    );
 }

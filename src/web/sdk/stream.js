@@ -48,6 +48,8 @@ export class Stream extends Emitter {
   name() { return this._name; }
   status() { return this._status; }
   getInfo() { return this._info; }
+  /** The recording's file name, when the server records this published stream. */
+  getRecordInfo() { return this._recordName || null; }
   published() { return this._kind === 'publish'; }
   isScreen() { return isScreenStream(this._name); }
   /** The participant whose stream this is (played streams). */
@@ -220,7 +222,10 @@ export class Stream extends Emitter {
       this._status = status;
       this._info = info || '';
       if (obj && obj.recordName) this._recordName = obj.recordName;
+      const recorded = this._kind === 'publish' && this._options && this._options.record;
       if (first) this.emit(status, this);
+      // A PUBLISHING with a reason: the recording stopped or never started (the stream goes on).
+      if (info && recorded && status === STREAM_STATUS.PUBLISHING) this.emit('RECORDING_FAILED', this, info);
     } else {
       this._status = status;
       this._info = info || '';

@@ -197,6 +197,8 @@ export declare class Stream {
   name(): string;
   status(): StreamStatus;
   getInfo(): string;
+  /** The recording's file name (`record: true`), or null. */
+  getRecordInfo(): string | null;
   published(): boolean;
   isScreen(): boolean;
   participant(): Participant | null;
@@ -213,6 +215,7 @@ export declare class Stream {
   isVideoMuted(): boolean;
   unmuteRemoteAudio(): void;
   on(event: 'PENDING' | 'PUBLISHING' | 'PLAYING' | 'UNPUBLISHED' | 'STOPPED' | 'UNMUTE_REQUIRED', cb: (stream: Stream) => void): this;
+  on(event: 'RECORDING_FAILED', cb: (stream: Stream, info: string) => void): this;
   on(event: 'FAILED', cb: (stream: Stream, error: WebcallError) => void): this;
   on(event: 'CODEC_CHANGED', cb: (stream: Stream, codec: VideoCodec) => void): this;
   on(event: string, cb: (...args: any[]) => void): this;
