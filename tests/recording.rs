@@ -271,7 +271,7 @@ async fn three_codecs_record_and_serve(io: Io) {
         assert_eq!(found[1].0, "opus", "{found:?}");
         for (stream, duration) in &found {
             assert!(
-                (duration - sent).abs() <= 0.6,
+                (duration - sent).abs() <= 0.3,
                 "{stream}: {duration} s recorded of {sent:.2} s sent"
             );
         }

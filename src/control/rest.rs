@@ -128,24 +128,37 @@ fn recording_error(e: RecordingError) -> Response {
     error(status, e.to_string())
 }
 
+/// Start or stop: what the two recording calls share (the admin rule, the body, the answer).
+fn recording_call(
+    state: &AppState,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    body: &Bytes,
+    status: &str,
+    call: impl FnOnce(&mut super::directory::Directory, &StreamSelector) -> Result<String, RecordingError>,
+) -> Response {
+    if let Err(refused) = authorize(state, remote, headers) {
+        return *refused;
+    }
+    let selector = match selector(body) {
+        Ok(selector) => selector,
+        Err(refused) => return *refused,
+    };
+    match lock(&state.hub).with_directory(|d| call(d, &selector)) {
+        Ok(file) => ok_json(json!({ "status": status, "recordName": file })),
+        Err(e) => recording_error(e),
+    }
+}
+
 async fn start_recording(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
-    let selector = match selector(&body) {
-        Ok(selector) => selector,
-        Err(refused) => return *refused,
-    };
-    let result = lock(&state.hub).with_directory(|d| d.start_recording_of(&selector, Instant::now()));
-    match result {
-        Ok(file) => ok_json(json!({ "status": "recording", "recordName": file })),
-        Err(e) => recording_error(e),
-    }
+    recording_call(&state, remote, &headers, &body, "recording", |d, s| {
+        d.start_recording_of(s, Instant::now())
+    })
 }
 
 async fn stop_recording(
@@ -154,18 +167,9 @@ async fn stop_recording(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
-    let selector = match selector(&body) {
-        Ok(selector) => selector,
-        Err(refused) => return *refused,
-    };
-    let result = lock(&state.hub).with_directory(|d| d.stop_recording_of(&selector));
-    match result {
-        Ok(file) => ok_json(json!({ "status": "stopped", "recordName": file })),
-        Err(e) => recording_error(e),
-    }
+    recording_call(&state, remote, &headers, &body, "stopped", |d, s| {
+        d.stop_recording_of(s)
+    })
 }
 
 fn record_dir(state: &AppState) -> Option<PathBuf> {

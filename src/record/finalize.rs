@@ -179,22 +179,13 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::record::frame::{FramePayload, VideoCodec};
+    use crate::record::frame::VideoCodec;
     use crate::record::muxer::{MuxEvent, Muxer};
-    use crate::record::test_media::{duration_of, is_idr, probe_decodes, x264_access_units, Scratch, Timed};
+    use crate::record::test_media::{duration_of, h264_and_opus, probe_decodes, Scratch, Timed};
 
     /// Three seconds of H.264 and Opus, fragmented; returns the file and its tracks.
     fn fragmented() -> (Vec<u8>, Vec<TrackConfig>) {
-        let timed = Timed::new(Instant::now());
-        let mut frames: Vec<_> = x264_access_units(640, 360, 3)
-            .into_iter()
-            .enumerate()
-            .map(|(i, unit)| {
-                let key = is_idr(&unit);
-                timed.video(i as u32, FramePayload::H264(unit), key)
-            })
-            .collect();
-        frames.extend((0..150).map(|i| timed.audio(i)));
+        let mut frames = h264_and_opus(&Timed::new(Instant::now()), 3);
         frames.sort_by_key(|f| f.arrival);
         let mut muxer = Muxer::new(Some(VideoCodec::H264));
         let mut origin = None;

@@ -3,7 +3,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use super::*;
 use crate::media::clock::SenderClock;
 use crate::record::test_media::{
-    duration_of, is_idr, leading_black_seconds, probe_decodes, x264_access_units, Scratch, Timed,
+    duration_of, h264_and_opus, is_idr, leading_black_seconds, probe_decodes, x264_access_units, Scratch,
+    Timed,
 };
 
 /// Feed `frames` in arrival order, finish, and return the file's bytes with the other events.
@@ -71,9 +72,7 @@ fn assert_near(value: f64, want: f64, within: f64, what: &str) {
 #[test]
 fn h264_and_opus_decode_with_both_tracks_as_long_as_sent() {
     let scratch = Scratch::new("mux-h264");
-    let timed = Timed::new(Instant::now());
-    let mut frames = h264_frames(&timed, 3);
-    frames.extend((0..150).map(|i| timed.audio(i)));
+    let frames = h264_and_opus(&Timed::new(Instant::now()), 3);
     let (file, events, muxer) = mux(Muxer::new(Some(VideoCodec::H264)), frames, &mut None);
     let probe = probe_decodes(&write(&scratch, "a.mp4", &file));
     assert!(
@@ -103,9 +102,7 @@ fn h264_and_opus_decode_with_both_tracks_as_long_as_sent() {
 fn a_later_stream_on_the_room_timeline_starts_with_black_and_silence() {
     let scratch = Scratch::new("mux-late");
     let t0 = Instant::now() + Duration::from_secs(3);
-    let timed = Timed::new(t0);
-    let mut frames = h264_frames(&timed, 3);
-    frames.extend((0..150).map(|i| timed.audio(i)));
+    let frames = h264_and_opus(&Timed::new(t0), 3);
     let mut room = Some(t0 - Duration::from_secs(3));
     let (file, events, _) = mux(Muxer::new(Some(VideoCodec::H264)), frames, &mut room);
     let path = write(&scratch, "late.mp4", &file);

@@ -76,6 +76,20 @@ fn split_annex_b(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
     units
 }
 
+/// `seconds` of 640x360 H.264 pictures from libx264 and of Opus silence, as `timed` sends them.
+pub fn h264_and_opus(timed: &Timed, seconds: u32) -> Vec<TapFrame> {
+    let mut frames: Vec<TapFrame> = x264_access_units(640, 360, seconds)
+        .into_iter()
+        .enumerate()
+        .map(|(i, unit)| {
+            let key = is_idr(&unit);
+            timed.video(i as u32, FramePayload::H264(unit), key)
+        })
+        .collect();
+    frames.extend((0..seconds * 50).map(|i| timed.audio(i)));
+    frames
+}
+
 pub fn is_idr(unit: &[Vec<u8>]) -> bool {
     unit.iter().any(|n| n[0] & 0x1f == 5)
 }
