@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::directory::{Directory, Effect, RecordStart};
 use crate::ids::{SessionId, WorkerId};
+use crate::record::queue::WriterInput;
 use crate::record::{RecordFailure, RecorderClient, RecorderEvent};
 use crate::worker::commands::{
     Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole, WorkerHandle,
@@ -112,6 +113,12 @@ impl Hub {
                     Effect::Send(id, message) => self.deliver(id, message.to_json()),
                     Effect::Worker(worker, command) => self.send_to_worker(worker, command),
                     Effect::RecordStart(start) => self.start_recording(*start),
+                    Effect::RecordFinish(id, writer_key) => {
+                        if let Some(writer) = self.recorder.as_ref().and_then(|r| r.writer_for(&writer_key)) {
+                            // A full queue leaves it to the resume window: later, not lost.
+                            let _ = writer.control(WriterInput::Finish(id));
+                        }
+                    }
                 }
             }
         }

@@ -73,6 +73,8 @@ pub enum WriterInput {
     Frame(RecordingId, TapFrame),
     /// The tap ended (publisher gone or recording stopped).
     Close(RecordingId),
+    /// The recording was stopped on purpose: finish it without waiting for a reconnect.
+    Finish(RecordingId),
     /// Finish every recording now and end the thread.
     Shutdown,
 }

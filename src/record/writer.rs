@@ -115,6 +115,7 @@ pub fn run(setup: WriterSetup, input: Receiver<WriterInput>, queue: WriterQueue)
                 writer.frame(id, frame);
             }
             Ok(WriterInput::Close(id)) => writer.close(id, Instant::now()),
+            Ok(WriterInput::Finish(id)) => writer.finish_soon(id, Instant::now()),
             Ok(WriterInput::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -258,6 +259,17 @@ impl Writer {
             if recording.resume_window.is_zero() {
                 self.finish(key, None);
             }
+        }
+    }
+
+    /// Finish on the next tick, after the frames already queued (no resume window).
+    fn finish_soon(&mut self, id: RecordingId, now: Instant) {
+        let Some(recording) = self.by_id.get(&id).and_then(|key| self.recordings.get_mut(key)) else {
+            return;
+        };
+        if recording.ids.last() == Some(&id) {
+            recording.resume_window = Duration::ZERO;
+            recording.closing_since.get_or_insert(now);
         }
     }
 

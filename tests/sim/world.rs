@@ -520,7 +520,7 @@ impl World {
                     }
                 }
                 // The simulated clients never ask to record.
-                Effect::RecordStart(_) => {}
+                Effect::RecordStart(_) | Effect::RecordFinish(..) => {}
             }
         }
     }

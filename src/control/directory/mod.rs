@@ -31,7 +31,7 @@ pub use recording::{RecordPolicy, RecordStart, RecordingError, StreamSelector};
 use super::signaling::protocol::{
     parse_client_frame, AppCommand, ClientMessage, ParseFailure, ServerMessage, StreamStatus,
 };
-use crate::ids::{Login, MediaSessionId, PeerId, RoomName, SessionId, StreamName, WorkerId};
+use crate::ids::{Login, MediaSessionId, PeerId, RecordingId, RoomName, SessionId, StreamName, WorkerId};
 use crate::sdp::{PeerEnv, StreamTracks};
 use crate::worker::commands::{Command, Notification};
 
@@ -41,6 +41,9 @@ pub enum Effect {
     Worker(WorkerId, Command),
     /// Open a recording on a writer and add its tap to the publisher's worker.
     RecordStart(Box<RecordStart>),
+    /// Finish a recording now, not after the resume window (it was stopped on purpose). The
+    /// string picks the writer, as in `RecordStart::writer_key`.
+    RecordFinish(RecordingId, String),
 }
 
 #[derive(Debug, Clone)]

@@ -235,10 +235,15 @@ impl Directory {
         let published = self.published.get_mut(name).ok_or(RecordingError::NotFound)?;
         let recording = published.recording.take().ok_or(RecordingError::NotRecording)?;
         let worker = published.worker;
+        let writer_key = published
+            .room
+            .as_ref()
+            .map_or_else(|| name.to_string(), |r| r.to_string());
         self.effects.push(Effect::Worker(
             worker,
             crate::worker::commands::Command::PeerRemove { peer: recording.tap },
         ));
+        self.effects.push(Effect::RecordFinish(recording.id, writer_key));
         Ok(recording.file)
     }
 
