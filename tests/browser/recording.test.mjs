@@ -11,6 +11,10 @@
 // <video> that seeks to the middle, plays to `ended`, and ends with currentTime near the
 // duration. H.264 files in both browsers; VP8-in-MP4 wherever canPlayType says it plays
 // (printed as "# vp8-in-mp4").
+//
+// Last, a Chromium camera resized mid-stream (applyConstraints, 320x240 to 160x120): the JSON
+// lists the change, ffmpeg decodes the file without a word and shows both sizes, and Chromium
+// and Firefox play it to its end showing both.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -215,4 +219,58 @@ test('recorded files play in Chromium and Firefox from /records/FILE, seeking in
       await screenshot(page, `recording-playback-${kind}`);
     }
     for (const p of playable) fs.rmSync(p.dir, { recursive: true, force: true });
+  }));
+
+test('a camera resized mid-stream keeps playing in the recording (Chromium H.264), in ffmpeg, Chromium and Firefox', { timeout: CASE_TIMEOUT_MS }, () =>
+  withHarness('recording: resolution change', async (h) => {
+    const server = await h.startServer({ extraArgs: ['--record-resume-window', '0'] });
+    const statics = await h.startStatic();
+    const chromium = await h.launch('chromium');
+    const alice = await h.newPage(chromium, 'alice/chromium');
+    const room = `resize-${Math.random().toString(16).slice(2, 8)}`;
+    await alice.goto(`${statics.url}room.html?${new URLSearchParams({
+      url: server.wsUrl, user: 'alice', room, strip: 'VP8,VP9,AV1', record: '1',
+    })}`);
+    const file = await waitRoom(alice, 'alice: PUBLISHING with a record name', OWN_PUBLISHING);
+    await sleep(3000);
+    const resized = await alice.evaluate(() => window.__app.resize(160, 120));
+    assert.equal(resized, '160x120', `the camera now sends 160x120 (${resized})`);
+    await sleep(4000);
+    assert.equal(await alice.evaluate(() => window.__app.leave()), true);
+    const [entry] = await finishedRecordings(server, [file]);
+    const sizes = entry.resolutions.map((r) => `${r.width}x${r.height}`);
+    console.log(`# resize: resolutions ${JSON.stringify(entry.resolutions)}`);
+    assert.ok(sizes.length >= 2 && sizes.includes('160x120') && sizes[0] !== '160x120', `a change to 160x120 is listed: ${sizes}`);
+    const mp4 = path.join(server.dataDir, 'records', file);
+    decodesClean(mp4);
+    const frames = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'frame=width',
+      '-of', 'csv=p=0', mp4], { encoding: 'utf8' }).trim().split('\n');
+    assert.ok(frames.includes('160'), 'ffmpeg decodes pictures of the new size');
+    for (const kind of ['chromium', 'firefox']) {
+      const browser = kind === 'chromium' ? chromium : await h.launch(kind);
+      const page = await h.newPage(browser, `player/${kind}`);
+      await page.goto(server.httpUrl);
+      const result = await page.evaluate(async (src) => {
+        const v = document.createElement('video');
+        v.muted = true;
+        v.src = src;
+        document.body.appendChild(v);
+        const once = (name) => new Promise((resolve, reject) => {
+          v.addEventListener(name, resolve, { once: true });
+          v.addEventListener('error', () => reject(new Error(`media error ${v.error && v.error.code}`)), { once: true });
+        });
+        await once('loadedmetadata');
+        const widths = new Set();
+        const timer = setInterval(() => widths.add(v.videoWidth), 50);
+        v.playbackRate = 2;
+        const ended = once('ended');
+        await v.play();
+        await ended;
+        clearInterval(timer);
+        return { duration: v.duration, endedAt: v.currentTime, widths: [...widths] };
+      }, `/records/${file}`);
+      console.log(`# resize playback ${kind}: ${JSON.stringify(result)}`);
+      assert.ok(Math.abs(result.endedAt - result.duration) < 0.5, `${kind} plays the file to its end: ${JSON.stringify(result)}`);
+      assert.ok(result.widths.includes(160), `${kind} shows the new size: ${JSON.stringify(result)}`);
+    }
   }));
