@@ -69,6 +69,7 @@ fn merge(cli: MergeCli) -> ExitCode {
         output: cli.output,
         tile,
         print: cli.print,
+        quiet: false,
     };
     match webcall::record::merge::merge(&options) {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +122,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
         RecorderSettings {
             dir: config.record_dir.clone(),
             min_free_bytes: config.record_min_free_bytes,
+            room_composite: config.record_room_composite,
             worker_cores,
         },
         recorder_wakeup.clone(),

@@ -9,7 +9,9 @@
 //! the admin rule; the room timeline pads a later participant's file with black and silence;
 //! a publisher who comes back within the resume window continues its file; `kill -9` leaves
 //! files that the next start finishes, playable to within a second of the kill; a disk that
-//! fails fails only the recording, with the publisher told why while its players go on.
+//! fails fails only the recording, with the publisher told why while its players go on; a
+//! room's composite appears when its last recording ends; a flash-and-beep clip measures the
+//! files' A/V offset.
 
 mod support;
 
@@ -341,13 +343,7 @@ async fn rest_starts_and_stops_recording_with_clear_errors_and_the_admin_rule() 
     let key_file = dir.join("admin.key");
     std::fs::write(&key_file, "0123456789abcdef-secret\n").unwrap();
     let key_arg = key_file.display().to_string();
-    let server = Server::start_in(
-        dir,
-        Io::Mmsg,
-        1,
-        &["--admin-key-file", &key_arg],
-        &[],
-    );
+    let server = Server::start_in(dir, Io::Mmsg, 1, &["--admin-key-file", &key_arg], &[]);
     let auth = [("Authorization", "Bearer 0123456789abcdef-secret")];
     let session = server.connect(&unique("rest")).await;
     let name = unique("live");
@@ -793,4 +789,64 @@ async fn the_av_offset_of_a_recording_stays_within_40_ms() {
     let worst = offsets.iter().fold(0.0f64, |w, o| w.max(o.abs()));
     println!("# av-offset: median {median:.1} ms (audio after video when positive), worst {worst:.1} ms over {} beeps", offsets.len());
     assert!(worst <= 40.0, "A/V offsets {offsets:?} ms");
+}
+
+/// `--record-room-composite`: when the room's last recording ends, its files become one MP4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_composite_is_written_when_its_last_recording_ends() {
+    let extra = [
+        "--record-room-timeline",
+        "--record-room-composite",
+        "--record-resume-window",
+        "0",
+    ];
+    let server = Server::start(Io::Mmsg, 1, &extra);
+    let room = unique("composite");
+    let mut publishers = Vec::new();
+    for login in ["ann", "ben"] {
+        let session = server.connect(login).await;
+        session.join(&room).await.unwrap();
+        let name = unique(login);
+        let (publisher, _) = publish_recorded(
+            &session,
+            &name,
+            VideoCodec::H264,
+            AudioCodec::Opus,
+            Some(&room),
+            true,
+        )
+        .await;
+        publishers.push((session, publisher));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (_, publisher) in &publishers {
+        publisher.stop().await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let composite = loop {
+        let found = std::fs::read_dir(records(&server))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    n.to_string_lossy().starts_with("room-") && n.to_string_lossy().ends_with(".mp4")
+                })
+            });
+        // ffmpeg writes the file from the start with +faststart: wait for it to be whole.
+        if let Some(path) = found.filter(|p| streams(p).len() == 2) {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room composite in {}",
+            records(&server).display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_decodes_clean(&composite);
+    let found = streams(&composite);
+    assert_eq!(found[0].0, "h264");
+    assert!((found[0].1 - 6.0).abs() <= 1.0, "{found:?}");
 }

@@ -76,6 +76,10 @@ pub struct Cli {
     /// silence for the time before it (WCS's enable_empty_shift_writer)
     #[arg(long)]
     pub record_room_timeline: bool,
+    /// When a room's last recording ends, compose its files into one MP4 beside them
+    /// (`webcall merge`, with ffmpeg)
+    #[arg(long)]
+    pub record_room_composite: bool,
     /// Below this many free bytes new recordings are refused and running ones stop
     /// [default: 1073741824]
     #[arg(long, value_name = "BYTES")]
@@ -111,6 +115,7 @@ pub struct FileConfig {
     /// Also read under WCS's name, `enable_empty_shift_writer`.
     #[serde(alias = "enable_empty_shift_writer")]
     pub record_room_timeline: Option<bool>,
+    pub record_room_composite: Option<bool>,
     pub record_min_free_bytes: Option<u64>,
     pub record_resume_window: Option<SettingDuration>,
     pub admin_key_file: Option<PathBuf>,

@@ -110,6 +110,7 @@ pub struct Config {
     /// Checked when the recorder starts (`record::template`).
     pub record_name_template: String,
     pub record_room_timeline: bool,
+    pub record_room_composite: bool,
     pub record_min_free_bytes: u64,
     pub record_resume_window: Duration,
     pub admin_key_file: Option<PathBuf>,
@@ -219,6 +220,7 @@ impl Config {
                 .or(file.record_name_template)
                 .unwrap_or_else(|| RECORD_NAME_TEMPLATE_DEFAULT.to_owned()),
             record_room_timeline: cli.record_room_timeline || file.record_room_timeline.unwrap_or(false),
+            record_room_composite: cli.record_room_composite || file.record_room_composite.unwrap_or(false),
             record_min_free_bytes: cli
                 .record_min_free_bytes
                 .or(file.record_min_free_bytes)

@@ -38,6 +38,8 @@ pub struct MergeOptions {
     pub tile: (u32, u32),
     /// Print the ffmpeg command before running it.
     pub print: bool,
+    /// Keep ffmpeg's output to itself (the server's background composite).
+    pub quiet: bool,
 }
 
 /// One tile's input.
@@ -167,14 +169,25 @@ pub fn merge(options: &MergeOptions) -> Result<(), MergeError> {
     if inputs.is_empty() {
         return Err(MergeError::Empty);
     }
-    let args = ffmpeg_args(&inputs, &options.output, options.tile);
+    let mut args = ffmpeg_args(&inputs, &options.output, options.tile);
+    if options.quiet {
+        args.splice(0..0, ["-nostdin", "-loglevel", "error"].map(str::to_owned));
+    }
     if options.print {
         let line: Vec<String> = std::iter::once("ffmpeg".to_owned())
             .chain(args.iter().map(|a| shell_quote(a)))
             .collect();
         println!("{}", line.join(" "));
     }
-    let status = Command::new("ffmpeg").args(&args).status().map_err(|e| {
+    let mut command = Command::new("ffmpeg");
+    command.args(&args);
+    if options.quiet {
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    }
+    let status = command.status().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             MergeError::NoFfmpeg
         } else {

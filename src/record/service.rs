@@ -41,6 +41,8 @@ pub enum RecorderStartError {
 pub struct RecorderSettings {
     pub dir: PathBuf,
     pub min_free_bytes: u64,
+    /// Compose a room's files when its last recording ends.
+    pub room_composite: bool,
     /// Cores the media workers are pinned to; writers keep off them where others exist.
     pub worker_cores: Vec<usize>,
 }
@@ -84,6 +86,7 @@ impl RecorderService {
                 events: events.clone(),
                 control_wakeup: control_wakeup.clone(),
                 fault_after_bytes,
+                room_composite: settings.room_composite,
             };
             let thread_queue = queue.clone();
             let cores = spare_cores.clone();

@@ -49,6 +49,8 @@ pub struct WriterSetup {
     pub control_wakeup: Arc<Notify>,
     /// Tests: every write past this many bytes fails as a full disk would.
     pub fault_after_bytes: Option<u64>,
+    /// Compose a room's files into one MP4 when its last recording ends.
+    pub room_composite: bool,
 }
 
 struct Recording {
@@ -421,11 +423,13 @@ impl Writer {
         for id in &recording.ids {
             self.by_id.remove(id);
         }
+        let mut room_done = false;
         if let Some(room) = recording.meta.room.clone() {
             if let Some(timeline) = self.rooms.get_mut(&room) {
                 timeline.recordings = timeline.recordings.saturating_sub(1);
                 if timeline.recordings == 0 {
                     self.rooms.remove(&room);
+                    room_done = true;
                 }
             }
         }
@@ -479,6 +483,9 @@ impl Writer {
         }
         if let (Some(room), Some(start)) = (&meta.room, meta.timeline_start_ms) {
             write_room_manifest(&dir, room, start);
+            if room_done && self.setup.room_composite {
+                compose_room(&dir, room, start);
+            }
         }
         tracing::info!(file = %meta.file, duration_ms = meta.duration_ms, size = meta.size_bytes, "recording finished");
         if let Some(id) = recording.ids.last() {
@@ -623,6 +630,46 @@ pub fn write_room_manifest(dir: &Path, room: &str, timeline_start_ms: u64) {
     };
     if let Err(error) = meta::write_manifest(dir, &manifest) {
         tracing::warn!(%error, room, "cannot write the room's manifest");
+    }
+}
+
+/// Compose a finished room's files into `room-ROOM-START.mp4` beside its manifest, on a
+/// thread of its own at the lowest priority (ffmpeg takes seconds to minutes; the writer must
+/// not wait for it).
+fn compose_room(dir: &Path, room: &str, timeline_start_ms: u64) {
+    let name = meta::manifest_name(room, timeline_start_ms);
+    let stem = name.trim_end_matches(".manifest.json").to_owned();
+    let manifest = dir.join(&name);
+    let output = dir.join(format!("{stem}.mp4"));
+    // Written under a hidden name and renamed when whole, so nobody reads half a file.
+    let partial = dir.join(format!(".composing-{stem}.mp4"));
+    let spawned = std::thread::Builder::new()
+        .name("webcall-compose".to_owned())
+        .spawn(move || {
+            // SAFETY: setpriority on this thread (0) with a plain integer.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            }
+            let options = super::merge::MergeOptions {
+                manifest,
+                output: partial.clone(),
+                tile: super::merge::TILE_DEFAULT,
+                print: false,
+                quiet: true,
+            };
+            let result = super::merge::merge(&options)
+                .map_err(|e| e.to_string())
+                .and_then(|()| std::fs::rename(&partial, &output).map_err(|e| e.to_string()));
+            match result {
+                Ok(()) => tracing::info!(file = %output.display(), "room composite written"),
+                Err(error) => {
+                    let _ = std::fs::remove_file(&partial);
+                    tracing::warn!(%error, "room composite failed");
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the room composite");
     }
 }
 
