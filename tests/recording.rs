@@ -850,3 +850,45 @@ async fn a_room_composite_is_written_when_its_last_recording_ends() {
     assert_eq!(found[0].0, "h264");
     assert!((found[0].1 - 6.0).abs() <= 1.0, "{found:?}");
 }
+
+/// A template with `{duration}` names the file when it ends: `PUBLISHING` has the provisional
+/// name, the list the final one, and the provisional file is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_the_duration_names_the_file_at_the_end() {
+    let extra = [
+        "--record-name-template",
+        "{login}_{streamName}_{duration}ms",
+        "--record-resume-window",
+        "0",
+    ];
+    let server = Server::start(Io::Mmsg, 1, &extra);
+    let session = server.connect("carol").await;
+    let name = unique("named");
+    let (publisher, provisional) =
+        publish_recorded(&session, &name, VideoCodec::Vp8, AudioCodec::Opus, None, true).await;
+    let provisional = provisional.expect("recordName");
+    assert_eq!(provisional, format!("carol_{name}_ms.mp4"), "no duration yet");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    publisher.stop().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let list = recordings(&server).await;
+        if let Some(entry) = list
+            .iter()
+            .find(|e| e["stream"] == name.as_str() && e["state"] == "finished")
+        {
+            break entry.clone();
+        }
+        assert!(Instant::now() < deadline, "{list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let file = entry["file"].as_str().unwrap();
+    let duration = entry["duration"].as_u64().unwrap();
+    assert_eq!(file, format!("carol_{name}_{duration}ms.mp4"));
+    assert!(records(&server).join(file).is_file());
+    assert!(
+        !records(&server).join(&provisional).exists(),
+        "the provisional file is gone"
+    );
+    assert_decodes_clean(&records(&server).join(file));
+}

@@ -165,3 +165,49 @@ fn io_choice_parses_and_displays() {
     assert_eq!("io_uring".parse::<IoChoice>(), Ok(IoChoice::Uring));
     assert!("epoll".parse::<IoChoice>().is_err());
 }
+
+#[test]
+fn recording_settings_take_wcs_names_and_defaults() {
+    let defaults = Config::from_cli(Cli::default()).unwrap();
+    assert_eq!(defaults.record_dir, defaults.data_dir.join("records"));
+    assert!(!defaults.record_room_timeline && !defaults.record_room_composite);
+    assert_eq!(defaults.record_min_free_bytes, RECORD_MIN_FREE_BYTES_DEFAULT);
+    assert_eq!(defaults.record_resume_window, RECORD_RESUME_WINDOW_DEFAULT);
+    assert_eq!(defaults.record_name_template, RECORD_NAME_TEMPLATE_DEFAULT);
+    assert_eq!(defaults.admin_key, None);
+    // WCS's own name for the room timeline.
+    let path = write_config(
+        "wcs-name",
+        "enable_empty_shift_writer = true\nrecord_resume_window = \"3s\"\n",
+    );
+    let config = Config::from_cli(Cli {
+        config: Some(path),
+        ..Cli::default()
+    })
+    .unwrap();
+    assert!(config.record_room_timeline);
+    assert_eq!(config.record_resume_window, Duration::from_secs(3));
+}
+
+#[test]
+fn an_admin_key_is_read_and_a_short_one_refused() {
+    let good = write_config("key-good", "  0123456789abcdef-key  \nignored\n");
+    let config = Config::from_cli(Cli {
+        admin_key_file: Some(good),
+        ..Cli::default()
+    })
+    .unwrap();
+    assert_eq!(config.admin_key.as_deref(), Some("0123456789abcdef-key"));
+    let short = write_config("key-short", "secret\n");
+    let refused = Config::from_cli(Cli {
+        admin_key_file: Some(short),
+        ..Cli::default()
+    });
+    assert!(matches!(
+        refused,
+        Err(ConfigError::Invalid {
+            field: "admin-key-file",
+            ..
+        })
+    ));
+}

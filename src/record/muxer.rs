@@ -122,6 +122,9 @@ pub struct Muxer {
     entry_pps: Option<Vec<u8>>,
     size: Option<(u16, u16)>,
     black: Option<Black>,
+    /// The video track's last sample is black padding (so more black continues its run;
+    /// black after real pictures starts with a black IDR, never a picture that refers back).
+    in_black: bool,
     synced: bool,
     /// Silence being filled in, (from, to) in ms: reported once real audio follows it.
     silence: Option<(u64, u64)>,
@@ -147,6 +150,7 @@ impl Muxer {
             entry_pps: None,
             size: None,
             black: None,
+            in_black: false,
             synced: false,
             silence: None,
             sequence: 1,
@@ -474,6 +478,7 @@ impl Muxer {
             self.fill_black(ticks);
             ticks = self.video.cursor; // less than a picture's gap was left
         }
+        self.in_black = false;
         let track = &mut self.video;
         track.real_samples += 1;
         self.stats.video_samples += 1;
@@ -598,6 +603,11 @@ impl Muxer {
     /// starts at the cursor), since players cannot take pictures microseconds apart.
     fn fill_black(&mut self, until: i64) {
         let mut left = until - self.video.cursor;
+        if left >= BLACK_FRAME_TICKS && !self.in_black {
+            if let Some(Black::H264 { next, .. }) = &mut self.black {
+                *next = 0;
+            }
+        }
         while left >= BLACK_FRAME_TICKS {
             let duration = if left < 2 * BLACK_FRAME_TICKS {
                 left
@@ -624,6 +634,7 @@ impl Muxer {
                 None => return,
             };
             self.video.push(duration, &bytes, keyframe);
+            self.in_black = true;
         }
     }
 

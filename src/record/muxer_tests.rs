@@ -350,3 +350,45 @@ fn jittery_and_dropped_pictures_land_on_slots() {
         "whole slots: {durations:?}"
     );
 }
+
+/// A publisher that comes back continues the file: its new RTP timeline starts where its
+/// arrival says, the gap is black (beginning with an IDR, never a picture that refers to the
+/// old stream's) and silence, and the whole file decodes.
+#[test]
+fn a_resumed_stream_continues_after_a_black_gap() {
+    let scratch = Scratch::new("mux-resume");
+    let t0 = Instant::now();
+    let first = h264_and_opus(&Timed::new(t0), 2);
+    let mut again = Timed::new(t0 + Duration::from_secs(3));
+    again.video_rtp0 = 7_777_777;
+    again.audio_rtp0 = 1_234_567;
+    let second = h264_and_opus(&again, 2);
+    let mut muxer = Muxer::new(Some(VideoCodec::H264));
+    let mut origin = None;
+    let mut file = Vec::new();
+    let drain = |muxer: &mut Muxer, file: &mut Vec<u8>| {
+        while let Some(event) = muxer.poll() {
+            if let MuxEvent::Init { bytes, .. } | MuxEvent::Fragment { bytes } = event {
+                file.extend(bytes);
+            }
+        }
+    };
+    let mut sorted = first;
+    sorted.sort_by_key(|f| f.arrival);
+    for frame in sorted {
+        muxer.push(frame, &mut origin);
+    }
+    drain(&mut muxer, &mut file);
+    muxer.resume();
+    let mut sorted = second;
+    sorted.sort_by_key(|f| f.arrival);
+    for frame in sorted {
+        muxer.push(frame, &mut origin);
+    }
+    muxer.finish(t0 + Duration::from_secs(5), &mut origin);
+    drain(&mut muxer, &mut file);
+    let path = write(&scratch, "resume.mp4", &file);
+    let probe = probe_decodes(&path);
+    assert_near(duration_of(&probe[0]), 5.0, 0.15, "video: 2 s, the gap, 2 s");
+    assert_near(duration_of(&probe[1]), 5.0, 0.15, "audio too");
+}
