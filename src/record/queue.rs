@@ -6,7 +6,7 @@
 //! that recording; the queue's bytes are counted when sent and given back when taken, so a
 //! stalled disk holds at most [`WRITER_QUEUE_BYTES_MAX`] per writer.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,9 @@ pub struct RecordingShared {
     pub closed: AtomicBool,
     /// A frame found the queue full: the tap stopped, the writer fails the recording.
     pub overflowed: AtomicBool,
+    /// Pictures the tap could not assemble (a loss NACK did not repair) or dropped while it
+    /// waited for the keyframe it asked for.
+    pub frames_damaged: AtomicU64,
 }
 
 /// Everything a writer needs to start (or continue) a recording.

@@ -487,7 +487,14 @@ impl Writer {
                 compose_room(&dir, room, start);
             }
         }
-        tracing::info!(file = %meta.file, duration_ms = meta.duration_ms, size = meta.size_bytes, "recording finished");
+        tracing::info!(
+            file = %meta.file,
+            duration_ms = meta.duration_ms,
+            size = meta.size_bytes,
+            frames_dropped = recording.muxer.stats.frames_dropped,
+            frames_damaged = recording.shared.frames_damaged.load(Ordering::Relaxed),
+            "recording finished"
+        );
         if let Some(id) = recording.ids.last() {
             self.event(RecorderEvent::Finished {
                 id: *id,

@@ -26,6 +26,9 @@ use crate::record::{RecordingShared, WriterQueue};
 /// A tap has no timers of its own: its wakeup is this far out (one constant, so the timer
 /// heap gets one entry).
 const TAP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// While the tap waits for a keyframe after a loss it asks again this often (a request can
+/// be lost too).
+const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 
 /// What the control thread gives a worker to add a tap.
 pub struct RecorderSpec {
@@ -50,6 +53,8 @@ pub struct RecorderTap {
     awaiting_keyframe: bool,
     /// Ask the publisher for a keyframe on the next poll.
     want_keyframe: bool,
+    /// When the tap last asked (it asks again each [`KEYFRAME_RETRY`] while it waits).
+    last_request: Option<Instant>,
     stopped: bool,
     timeout: Instant,
 }
@@ -66,6 +71,7 @@ impl RecorderTap {
             video,
             awaiting_keyframe: false,
             want_keyframe: false,
+            last_request: None,
             stopped: false,
             timeout: now + TAP_TIMEOUT,
         }
@@ -132,12 +138,16 @@ impl RecorderTap {
             }
         }
         for (damaged, keyframe, rtp_ts, payload) in frames {
-            if damaged {
+            if damaged || (self.awaiting_keyframe && !keyframe) {
+                self.spec.shared.frames_damaged.fetch_add(1, Ordering::Relaxed);
                 self.awaiting_keyframe = true;
-                self.want_keyframe = true;
-                continue;
-            }
-            if self.awaiting_keyframe && !keyframe {
+                let due = self
+                    .last_request
+                    .is_none_or(|at| rtp.arrival.saturating_duration_since(at) >= KEYFRAME_RETRY);
+                if damaged || due {
+                    self.want_keyframe = true;
+                    self.last_request = Some(rtp.arrival);
+                }
                 continue;
             }
             self.awaiting_keyframe = false;
@@ -170,5 +180,108 @@ impl Drop for RecorderTap {
         if !self.spec.queue.close(self.spec.recording) {
             self.spec.shared.closed.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use str0m::media::Pt;
+
+    use super::*;
+    use crate::forward::rewrite::Rewritten;
+    use crate::record::queue::WriterInput;
+
+    fn packet(
+        seq: u64,
+        ts: u32,
+        marker: bool,
+        payload: &[u8],
+        now: Instant,
+    ) -> (Mid, MediaKind, OutgoingRtp) {
+        let rtp = OutgoingRtp {
+            header: Rewritten {
+                pt: Pt::from(102),
+                seq,
+                ts,
+            },
+            marker,
+            arrival: now,
+            payload: Arc::from(payload),
+            sender: None,
+        };
+        (Mid::from("1"), MediaKind::Video, rtp)
+    }
+
+    /// A picture in two FU-A packets.
+    fn picture(seq: u64, ts: u32, key: bool, now: Instant) -> [(Mid, MediaKind, OutgoingRtp); 2] {
+        let kind = if key { 5 } else { 1 };
+        [
+            packet(seq, ts, false, &[0x7c, 0x80 | kind, 1, 2, 3], now),
+            packet(seq + 1, ts, true, &[0x7c, 0x40 | kind, 4, 5, 6], now),
+        ]
+    }
+
+    fn tap(
+        depth: usize,
+    ) -> (
+        RecorderTap,
+        crossbeam_channel::Receiver<WriterInput>,
+        Arc<RecordingShared>,
+    ) {
+        let (tx, rx) = crossbeam_channel::bounded(depth);
+        let shared = Arc::new(RecordingShared::default());
+        let spec = RecorderSpec {
+            recording: RecordingId(1),
+            queue: WriterQueue::new(tx, Arc::new(AtomicUsize::new(0))),
+            shared: shared.clone(),
+            video: Some(VideoCodec::H264),
+            audio: Some(crate::record::frame::RecordedAudio::Opus),
+        };
+        (RecorderTap::new(spec, Instant::now()), rx, shared)
+    }
+
+    #[test]
+    fn a_lost_packet_drops_pictures_until_a_keyframe_and_asks_for_one() {
+        let (mut tap, rx, shared) = tap(64);
+        let now = Instant::now();
+        tap.write_batch(picture(1, 0, true, now));
+        // The second picture loses its first packet; the third is a delta, the fourth a key.
+        let [_, tail] = picture(3, 3000, false, now);
+        tap.write_batch([tail]);
+        tap.write_batch(picture(5, 6000, false, now));
+        let mut effects = PollEffects::default();
+        tap.poll(&mut effects);
+        assert!(effects.keyframe_requested, "a keyframe was asked for");
+        tap.write_batch(picture(7, 9000, true, now));
+        let frames: Vec<(u32, bool)> = rx
+            .try_iter()
+            .filter_map(|input| match input {
+                WriterInput::Frame(_, f) => Some((f.rtp_ts, f.keyframe)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            frames,
+            [(0, true), (9000, true)],
+            "only whole pictures, from a keyframe on"
+        );
+        assert!(shared.frames_damaged.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn a_full_queue_stops_the_tap_and_flags_the_recording() {
+        let (mut tap, rx, shared) = tap(1);
+        let now = Instant::now();
+        tap.write_batch(picture(1, 0, true, now));
+        tap.write_batch(picture(3, 3000, false, now));
+        assert!(shared.overflowed.load(Ordering::Relaxed));
+        assert_eq!(rx.len(), 1);
+        drop(tap);
+        assert!(
+            shared.closed.load(Ordering::Relaxed),
+            "the close found the queue full too"
+        );
     }
 }
