@@ -7,6 +7,7 @@
 //! at the end ([`finalize`]). [`service`] starts the writers and finishes what a crash left.
 //! Workers never touch the disk.
 
+mod files;
 pub mod finalize;
 pub mod frame;
 pub mod merge;

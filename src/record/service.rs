@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, unbounded, Receiver};
 use tokio::sync::Notify;
 
+use super::files;
 use super::finalize::finalize;
 use super::meta::{self, RecordingState};
 use super::queue::{
@@ -188,7 +189,7 @@ pub fn recover(dir: &Path) {
     manifests.sort();
     manifests.dedup();
     for (room, start) in manifests {
-        writer::write_room_manifest(dir, &room, start);
+        files::write_room_manifest(dir, &room, start);
     }
 }
 

@@ -19,13 +19,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use self::head::vp8_size;
+use self::padding::Black;
 use super::frame::{FramePayload, TapFrame, VideoCodec};
 use super::track::{Pending, Track};
-use crate::media::black_h264::{BlackH264, BlackParams};
-use crate::media::black_vp8::black_vp8_keyframe;
-use crate::media::fmp4::{fragment, init_segment, TrackConfig};
-use crate::media::h264::nal_type;
-use crate::media::h264_sps::parse_sps;
+use crate::media::fmp4::{fragment, TrackConfig};
 
 /// A fragment is cut once a track holds this much time (the most a crash can lose).
 pub const FRAGMENT_DURATION_MAX: Duration = Duration::from_secs(1);
@@ -103,11 +101,6 @@ enum Head {
         since: Option<Instant>,
     },
     Written,
-}
-
-enum Black {
-    H264 { pictures: BlackH264, next: u32 },
-    Vp8(Vec<u8>),
 }
 
 pub struct Muxer {
@@ -273,140 +266,6 @@ impl Muxer {
         VIDEO_FRAME_TICKS_DEFAULT
     }
 
-    fn write_head(&mut self, room_origin: &mut Option<Instant>) {
-        let Head::Holding { held, .. } = std::mem::replace(&mut self.head, Head::Written) else {
-            return;
-        };
-        let first_key = held.iter().find(|f| f.is_video() && f.keyframe);
-        let config = self.video_config(first_key);
-        // Where each track starts, on the server's clock: the least-delayed frame's arrival
-        // less the RTP time elapsed since the track's first frame.
-        let mut video_start = None;
-        let mut audio_start = None;
-        let mut video = Track::new(90_000);
-        let mut audio = Track::new(48_000);
-        for frame in &held {
-            let (track, start) = if frame.is_video() {
-                (&mut video, &mut video_start)
-            } else {
-                (&mut audio, &mut audio_start)
-            };
-            let ext = track.extend(frame.rtp_ts, frame.sender);
-            let (first_ext, earliest) = start.get_or_insert((ext, frame.arrival));
-            let elapsed = Duration::from_micros(
-                u64::try_from((ext - *first_ext).max(0) * 1_000_000 / i64::from(track.timescale))
-                    .unwrap_or(0),
-            );
-            if let Some(candidate) = frame.arrival.checked_sub(elapsed) {
-                *earliest = (*earliest).min(candidate);
-            }
-        }
-        let own_start = [video_start, audio_start]
-            .into_iter()
-            .flatten()
-            .map(|(_, at)| at)
-            .min();
-        let origin = match (*room_origin, own_start) {
-            (Some(origin), _) => origin,
-            (None, Some(start)) => {
-                *room_origin = Some(start);
-                start
-            }
-            (None, None) => return, // finish() of an empty head: nothing to write
-        };
-        self.origin = Some(origin);
-        for (track, start) in [(&mut self.video, video_start), (&mut self.audio, audio_start)] {
-            if let Some((first_ext, at)) = start {
-                // A fresh unwrapper gives the first frame its raw value, as `extend` will
-                // when the held frames are placed.
-                track.start_at(first_ext, ticks_between(origin, at, track.timescale));
-            }
-        }
-        let tracks = vec![
-            config,
-            TrackConfig::Opus {
-                channels: 2,
-                pre_skip: 0,
-            },
-        ];
-        self.events.push_back(MuxEvent::Init {
-            bytes: init_segment(&tracks),
-            tracks,
-        });
-        if let Some((width, height)) = self.size {
-            self.events.push_back(MuxEvent::Resolution {
-                at_ms: 0,
-                width,
-                height,
-            });
-        }
-        for frame in held {
-            self.place(frame);
-        }
-    }
-
-    /// The video sample entry: from the first keyframe (its SPS, or a VP8 header's size), or
-    /// black pictures of the default size. The black pictures' own parameter sets sit beside
-    /// the stream's in one `avcC`.
-    fn video_config(&mut self, first_key: Option<&TapFrame>) -> TrackConfig {
-        let (default_w, default_h) = BLACK_SIZE_DEFAULT;
-        match (self.video_codec, first_key.map(|f| &f.payload)) {
-            (Some(VideoCodec::Vp8), payload) => {
-                let size = match payload {
-                    Some(FramePayload::Vp8(data)) => vp8_size(data),
-                    _ => None,
-                };
-                let (width, height) = size.unwrap_or(BLACK_SIZE_DEFAULT);
-                self.size = size;
-                self.black = black_vp8_keyframe(width, height).ok().map(Black::Vp8);
-                TrackConfig::Vp8 { width, height }
-            }
-            (codec, payload) => {
-                let nals = match payload {
-                    Some(FramePayload::H264(nals)) if codec == Some(VideoCodec::H264) => nals.as_slice(),
-                    _ => &[],
-                };
-                let sps = nals.iter().find(|n| nal_type(n) == Some(NAL_SPS));
-                let pps = nals.iter().find(|n| nal_type(n) == Some(NAL_PPS));
-                let info = sps.and_then(|s| parse_sps(s));
-                let params = BlackParams {
-                    width: u32::from(info.map_or(default_w, |i| i.width)),
-                    height: u32::from(info.map_or(default_h, |i| i.height)),
-                    profile_idc: info.map_or(66, |i| i.profile_idc),
-                    constraint_flags: info.map_or(0xc0, |i| i.constraint_flags),
-                    level_idc: info.map_or(31, |i| i.level_idc),
-                };
-                let pictures = BlackH264::new(params).or_else(|_| {
-                    BlackH264::new(BlackParams {
-                        width: u32::from(default_w),
-                        height: u32::from(default_h),
-                        ..params
-                    })
-                });
-                let (mut sps_list, mut pps_list) = (Vec::new(), Vec::new());
-                if let (Some(sps), Some(pps), Some(_)) = (sps, pps, info) {
-                    sps_list.push(sps.clone());
-                    pps_list.push(pps.clone());
-                    self.entry_sps = Some(sps.clone());
-                    self.entry_pps = Some(pps.clone());
-                    self.size = info.map(|i| (i.width, i.height));
-                }
-                if let Ok(pictures) = &pictures {
-                    sps_list.push(pictures.sps().to_vec());
-                    pps_list.push(pictures.pps().to_vec());
-                }
-                let (width, height) = self.size.unwrap_or(BLACK_SIZE_DEFAULT);
-                self.black = pictures.ok().map(|pictures| Black::H264 { pictures, next: 0 });
-                TrackConfig::H264 {
-                    width,
-                    height,
-                    sps: sps_list,
-                    pps: pps_list,
-                }
-            }
-        }
-    }
-
     /// Put one frame on its track, filling any gap before it.
     fn place(&mut self, frame: TapFrame) {
         let is_video = frame.is_video();
@@ -555,116 +414,6 @@ impl Muxer {
         }
     }
 
-    fn note_h264_size(&mut self, nals: &[Vec<u8>], at_ms: u64) {
-        if let Some(info) = nals
-            .iter()
-            .find(|n| nal_type(n) == Some(NAL_SPS))
-            .and_then(|s| parse_sps(s))
-        {
-            self.note_size((info.width, info.height), at_ms);
-        }
-    }
-
-    fn note_size(&mut self, size: (u16, u16), at_ms: u64) {
-        if self.size != Some(size) {
-            self.size = Some(size);
-            self.events.push_back(MuxEvent::Resolution {
-                at_ms,
-                width: size.0,
-                height: size.1,
-            });
-        }
-    }
-
-    /// AVCC sample bytes: 4-byte lengths; access unit delimiters dropped, and parameter sets
-    /// that repeat the sample entry's. A changed SPS stays in band with its PPS (a decoder
-    /// drops the PPSs of an SPS that changed), where decoders read them.
-    fn avcc(&self, nals: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(nals.iter().map(|n| n.len() + 4).sum());
-        let new_sps = nals
-            .iter()
-            .any(|n| nal_type(n) == Some(NAL_SPS) && self.entry_sps.as_ref() != Some(n));
-        for nal in nals {
-            let kind = nal_type(nal);
-            let repeats_entry = !new_sps
-                && ((kind == Some(NAL_SPS) && self.entry_sps.as_ref() == Some(nal))
-                    || (kind == Some(NAL_PPS) && self.entry_pps.as_ref() == Some(nal)));
-            if kind == Some(NAL_AUD) || repeats_entry || nal.is_empty() {
-                continue;
-            }
-            out.extend_from_slice(&u32::try_from(nal.len()).unwrap_or(u32::MAX).to_be_bytes());
-            out.extend_from_slice(nal);
-        }
-        out
-    }
-
-    /// Black pictures on the video track up to file tick `until`, at the padding's rate; the
-    /// last one absorbs a remainder. A gap shorter than one picture is left (the next picture
-    /// starts at the cursor), since players cannot take pictures microseconds apart.
-    fn fill_black(&mut self, until: i64) {
-        let mut left = until - self.video.cursor;
-        if left >= BLACK_FRAME_TICKS && !self.in_black {
-            if let Some(Black::H264 { next, .. }) = &mut self.black {
-                *next = 0;
-            }
-        }
-        while left >= BLACK_FRAME_TICKS {
-            let duration = if left < 2 * BLACK_FRAME_TICKS {
-                left
-            } else {
-                BLACK_FRAME_TICKS
-            };
-            left -= duration;
-            let duration = u32::try_from(duration).unwrap_or(1);
-            let (bytes, keyframe) = match &mut self.black {
-                Some(Black::H264 { pictures, next }) => {
-                    // An IDR each second so the padding can be seeked into.
-                    let idr = *next % BLACK_IDR_INTERVAL == 0;
-                    let nal = if idr {
-                        pictures.idr().to_vec()
-                    } else {
-                        pictures.repeat(*next % BLACK_IDR_INTERVAL)
-                    };
-                    *next += 1;
-                    let mut bytes = u32::try_from(nal.len()).unwrap_or(0).to_be_bytes().to_vec();
-                    bytes.extend_from_slice(&nal);
-                    (bytes, idr)
-                }
-                Some(Black::Vp8(frame)) => (frame.clone(), true),
-                None => return,
-            };
-            self.video.push(duration, &bytes, keyframe);
-            self.in_black = true;
-        }
-    }
-
-    /// Opus silence on the audio track up to file tick `until` (as [`Muxer::fill_black`]).
-    fn fill_silence(&mut self, until: i64) {
-        let from = self.audio.cursor;
-        while self.audio.cursor < until {
-            let duration = (until - self.audio.cursor).min(OPUS_FRAME_TICKS);
-            self.audio
-                .push(u32::try_from(duration).unwrap_or(1), &OPUS_SILENCE, true);
-        }
-        if self.audio.cursor > from {
-            let ms = |ticks: i64| u64::try_from(ticks / 48).unwrap_or(0);
-            let (from_ms, to_ms) = (ms(from), ms(self.audio.cursor));
-            match &mut self.silence {
-                Some((_, end)) if *end == from_ms => *end = to_ms,
-                _ => {
-                    self.report_silence();
-                    self.silence = Some((from_ms, to_ms));
-                }
-            }
-        }
-    }
-
-    fn report_silence(&mut self) {
-        if let Some((from_ms, to_ms)) = self.silence.take() {
-            self.events.push_back(MuxEvent::Silence { from_ms, to_ms });
-        }
-    }
-
     fn cut_if_full(&mut self) {
         let (video_bytes, video_ticks) = self.video.buffered();
         let (audio_bytes, audio_ticks) = self.audio.buffered();
@@ -674,24 +423,6 @@ impl Muxer {
         {
             self.pad_idle_tracks();
             self.cut();
-        }
-    }
-
-    /// A track with no sample of its own waiting (no video yet, no audio at all) follows the
-    /// other, [`PAD_LAG`] behind, so the file never holds one track without the other.
-    fn pad_idle_tracks(&mut self) {
-        let end = self
-            .video
-            .micros(self.video.cursor)
-            .max(self.audio.micros(self.audio.cursor));
-        let target = end - i64::try_from(PAD_LAG.as_micros()).unwrap_or(0);
-        if self.video.pending.is_none() && self.video.real_samples == 0 {
-            let until = self.video.ticks_from_micros(target);
-            self.fill_black(until);
-        }
-        if self.audio.pending.is_none() && !self.audio.started() {
-            let until = self.audio.ticks_from_micros(target);
-            self.fill_silence(until);
         }
     }
 
@@ -728,16 +459,7 @@ fn ticks_between(origin: Instant, at: Instant, timescale: u32) -> i64 {
     signed * i64::from(timescale) / 1_000_000
 }
 
-/// A VP8 keyframe header's picture size.
-fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
-    if frame.first()? & 1 != 0 || frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
-        return None;
-    }
-    let width = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff;
-    let height = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
-    (width > 0 && height > 0).then_some((width, height))
-}
-
+mod head;
+mod padding;
 #[cfg(test)]
-#[path = "muxer_tests.rs"]
 mod tests;
