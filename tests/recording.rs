@@ -27,6 +27,11 @@ use webcall_loadtest::{
 
 use support::{backends, packets_of, unique, Io, Server, T};
 
+/// The A/V measurement takes this exclusively; every other test here shares it. The Rust
+/// client's sender reports carry the instant it wrote each packet, so seven other tests
+/// sharing two cores with it would put their scheduling delays into the measurement.
+static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn clips(codec: VideoCodec) -> Clips {
     let spec = VideoSpec {
         codec,
@@ -234,6 +239,7 @@ fn records(server: &Server) -> PathBuf {
 backends!(three_codecs_record_and_serve => three_codecs_record_and_serve_uring, three_codecs_record_and_serve_mmsg);
 
 async fn three_codecs_record_and_serve(io: Io) {
+    let _guard = EXCLUSIVE.read().await;
     let server = Server::start(io, 2, &["--record-resume-window", "0"]);
     let session = server.connect(&unique("rec")).await;
     let cases = [
@@ -338,6 +344,7 @@ async fn three_codecs_record_and_serve(io: Io) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_starts_and_stops_recording_with_clear_errors_and_the_admin_rule() {
+    let _guard = EXCLUSIVE.read().await;
     let dir = std::env::temp_dir().join(format!("webcall-it-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let key_file = dir.join("admin.key");
@@ -452,6 +459,7 @@ async fn rest_starts_and_stops_recording_with_clear_errors_and_the_admin_rule() 
 /// repairs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_timeline_resume_and_kill_nine() {
+    let _guard = EXCLUSIVE.read().await;
     let extra = ["--record-room-timeline", "--record-resume-window", "4s"];
     let server = Server::start(Io::Mmsg, 1, &extra);
     let room = unique("room");
@@ -572,6 +580,7 @@ async fn room_timeline_resume_and_kill_nine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_disk_fails_only_the_recording() {
+    let _guard = EXCLUSIVE.read().await;
     let dir = std::env::temp_dir().join(format!("webcall-it-{}", uuid::Uuid::new_v4().simple()));
     let env = [("WEBCALL_RECORD_FAIL_AFTER_BYTES", "300000")];
     let server = Server::start_in(dir, Io::Mmsg, 1, &["--record-resume-window", "0"], &env);
@@ -749,6 +758,7 @@ fn beep_times(path: &Path) -> Vec<f64> {
 /// are on the same instant. Printed as `# av-offset`; within 40 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_av_offset_of_a_recording_stays_within_40_ms() {
+    let _alone = EXCLUSIVE.write().await;
     let server = Server::start(Io::Mmsg, 1, &["--record-resume-window", "0"]);
     let session = server.connect(&unique("sync")).await;
     let mut options = PublishOptions::new(unique("flash"))
@@ -794,6 +804,7 @@ async fn the_av_offset_of_a_recording_stays_within_40_ms() {
 /// `--record-room-composite`: when the room's last recording ends, its files become one MP4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_composite_is_written_when_its_last_recording_ends() {
+    let _guard = EXCLUSIVE.read().await;
     let extra = [
         "--record-room-timeline",
         "--record-room-composite",
@@ -855,6 +866,7 @@ async fn a_room_composite_is_written_when_its_last_recording_ends() {
 /// name, the list the final one, and the provisional file is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_with_the_duration_names_the_file_at_the_end() {
+    let _guard = EXCLUSIVE.read().await;
     let extra = [
         "--record-name-template",
         "{login}_{streamName}_{duration}ms",
