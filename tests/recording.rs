@@ -785,8 +785,11 @@ async fn the_av_offset_of_a_recording_stays_within_40_ms() {
         flashes.len() >= 10 && beeps.len() >= 10,
         "flashes {flashes:?}, beeps {beeps:?}"
     );
+    // Only the clips' first pass: the client loops a 10 s video clip and an Opus clip of one
+    // packet more (ffmpeg's pre-skip), so from the second pass on it sends the beep 20 ms late.
     let mut offsets: Vec<f64> = beeps
         .iter()
+        .filter(|b| **b < 9.5)
         .filter_map(|b| {
             let nearest = flashes
                 .iter()
