@@ -169,6 +169,9 @@ impl WorkerState {
                         RouteError::TooManyPlayers => PeerFailure::Internal,
                     };
                     self.notify(Notification::PeerFailed { peer, failure });
+                    if let EndpointSpec::Recorder(spec) = spec {
+                        spec.abandon(); // the writer must not wait for a tap that never was
+                    }
                     return;
                 }
             }

@@ -41,6 +41,16 @@ pub struct RecorderSpec {
     pub audio: Option<RecordedAudio>,
 }
 
+impl RecorderSpec {
+    /// The tap was never added (its publisher is gone): close the recording as a tap's end
+    /// would, so the writer finishes (or drops) it.
+    pub fn abandon(self) {
+        if !self.queue.close(self.recording) {
+            self.shared.closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 enum Depacketizer {
     H264(H264Depacketizer),
     Vp8(Vp8Depacketizer),
@@ -283,5 +293,19 @@ mod tests {
             shared.closed.load(Ordering::Relaxed),
             "the close found the queue full too"
         );
+    }
+
+    #[test]
+    fn a_tap_never_added_still_closes_its_recording() {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let spec = RecorderSpec {
+            recording: RecordingId(9),
+            queue: WriterQueue::new(tx, Arc::new(AtomicUsize::new(0))),
+            shared: Arc::new(RecordingShared::default()),
+            video: None,
+            audio: None,
+        };
+        spec.abandon();
+        assert!(matches!(rx.try_recv(), Ok(WriterInput::Close(RecordingId(9)))));
     }
 }
