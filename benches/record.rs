@@ -171,7 +171,7 @@ fn muxer(c: &mut Criterion) {
             }
         }
     }
-    m.finish(t0, &mut origin);
+    m.finish(&mut origin);
     while let Some(event) = m.poll() {
         if let MuxEvent::Init { bytes, .. } | MuxEvent::Fragment { bytes } = event {
             written += bytes.len();

@@ -134,29 +134,44 @@ impl Boxes {
     }
 }
 
-/// `ftyp` + `moov` for `tracks` (track ids 1, 2, … in order).
-pub fn init_segment(tracks: &[TrackConfig]) -> Vec<u8> {
-    let mut b = Boxes::new();
+/// `ftyp` with its major brand, minor version and compatible brands.
+fn ftyp(b: &mut Boxes, major: &[u8; 4], minor: u32, compatible: &[&[u8; 4]]) {
     b.open(b"ftyp");
-    b.bytes(b"iso6");
-    b.u32(0);
-    for brand in [b"iso6", b"isom", b"mp41", b"avc1", b"vp08", b"opus"] {
-        b.bytes(brand);
+    b.bytes(major);
+    b.u32(minor);
+    for brand in compatible {
+        b.bytes(*brand);
     }
     b.close();
-    b.open(b"moov");
+}
+
+/// `mvhd` in a 1 kHz movie timescale; the next track id follows the `tracks` ones.
+fn mvhd(b: &mut Boxes, duration_ms: u32, tracks: usize) {
     b.open_full(b"mvhd", 0, 0);
     b.u32(0); // creation time
     b.u32(0); // modification time
     b.u32(1000); // timescale
-    b.u32(0); // duration: unknown, fragments follow
+    b.u32(duration_ms);
     b.u32(0x0001_0000); // rate
     b.u16(0x0100); // volume
     b.zeros(10);
     b.matrix();
     b.zeros(24);
-    b.u32(u32::try_from(tracks.len()).unwrap_or(u32::MAX).saturating_add(1)); // next track id
+    b.u32(u32::try_from(tracks).unwrap_or(u32::MAX).saturating_add(1)); // next track id
     b.close();
+}
+
+/// `ftyp` + `moov` for `tracks` (track ids 1, 2, … in order).
+pub fn init_segment(tracks: &[TrackConfig]) -> Vec<u8> {
+    let mut b = Boxes::new();
+    ftyp(
+        &mut b,
+        b"iso6",
+        0,
+        &[b"iso6", b"isom", b"mp41", b"avc1", b"vp08", b"opus"],
+    );
+    b.open(b"moov");
+    mvhd(&mut b, 0, tracks.len()); // duration unknown: fragments follow
     for (index, track) in tracks.iter().enumerate() {
         let id = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
         trak(&mut b, id, track, None);
@@ -387,26 +402,18 @@ fn head_with_offsets(
         })
         .collect();
     let mut b = Boxes::new();
-    b.open(b"ftyp");
-    b.bytes(b"isom");
-    b.u32(0x200);
-    for brand in [b"isom", b"iso2", b"mp41", b"avc1", b"vp08", b"opus"] {
-        b.bytes(brand);
-    }
-    b.close();
+    ftyp(
+        &mut b,
+        b"isom",
+        0x200,
+        &[b"isom", b"iso2", b"mp41", b"avc1", b"vp08", b"opus"],
+    );
     b.open(b"moov");
-    b.open_full(b"mvhd", 0, 0);
-    b.u32(0);
-    b.u32(0);
-    b.u32(1000);
-    b.u32(durations_ms.iter().copied().max().unwrap_or(0));
-    b.u32(0x0001_0000);
-    b.u16(0x0100);
-    b.zeros(10);
-    b.matrix();
-    b.zeros(24);
-    b.u32(u32::try_from(tracks.len()).unwrap_or(u32::MAX).saturating_add(1));
-    b.close();
+    mvhd(
+        &mut b,
+        durations_ms.iter().copied().max().unwrap_or(0),
+        tracks.len(),
+    );
     for (index, (track, (samples, offsets))) in tracks.iter().zip(&per_track).enumerate() {
         let tables = Tables {
             samples,

@@ -192,7 +192,7 @@ mod tests {
         for frame in frames {
             muxer.push(frame, &mut origin);
         }
-        muxer.finish(Instant::now(), &mut origin);
+        muxer.finish(&mut origin);
         let (mut file, mut tracks) = (Vec::new(), Vec::new());
         while let Some(event) = muxer.poll() {
             match event {

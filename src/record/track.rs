@@ -38,8 +38,6 @@ pub struct Track {
     pub pending: Option<Pending>,
     /// Real frames placed (not padding).
     pub real_samples: u64,
-    /// The last real sample's duration, for the last one at the end.
-    pub last_duration: u32,
     run_start: i64,
     samples: Vec<SampleInfo>,
     data: Vec<u8>,
@@ -56,7 +54,6 @@ impl Track {
             cursor: 0,
             pending: None,
             real_samples: 0,
-            last_duration: 0,
             run_start: 0,
             samples: Vec::new(),
             data: Vec::new(),
@@ -148,7 +145,6 @@ impl Track {
     pub fn emit_pending(&mut self, until: i64) {
         if let Some(pending) = self.pending.take() {
             let duration = u32::try_from((until - pending.ticks).max(1)).unwrap_or(u32::MAX);
-            self.last_duration = duration;
             self.cursor = pending.ticks;
             self.push(duration, &pending.data, pending.keyframe);
         }

@@ -407,7 +407,7 @@ impl Writer {
         if failure.is_none() {
             if let Some(recording) = self.recordings.get_mut(&key) {
                 let (muxer, origin) = muxer_and_origin(&mut self.rooms, recording);
-                muxer.finish(Instant::now(), origin);
+                muxer.finish(origin);
             }
             if let Err(written) = self.write_events(key) {
                 failure = Some(written);

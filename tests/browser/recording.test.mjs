@@ -97,6 +97,41 @@ function decodesClean(file) {
   assert.equal(r.stderr.trim(), '', `${file} decodes without a word`);
 }
 
+/**
+ * Plays `src` muted in a <video> of `page` to `ended` (after seeking to its middle, if asked);
+ * returns its duration, where the seek landed, where it ended, and the picture widths seen.
+ */
+async function playToEnd(page, src, { seekToMiddle, rate }) {
+  return page.evaluate(async (url, seek, playbackRate) => {
+    const v = document.createElement('video');
+    v.muted = true;
+    v.src = url;
+    document.body.appendChild(v);
+    const once = (name) => new Promise((resolve, reject) => {
+      v.addEventListener(name, resolve, { once: true });
+      v.addEventListener('error', () => reject(new Error(`media error ${v.error && v.error.code}`)), { once: true });
+    });
+    await once('loadedmetadata');
+    const duration = v.duration;
+    let seekedTo = null;
+    if (seek) {
+      v.currentTime = duration / 2;
+      await once('seeked');
+      seekedTo = v.currentTime;
+    }
+    const widths = new Set();
+    const timer = setInterval(() => widths.add(v.videoWidth), 50);
+    v.playbackRate = playbackRate;
+    const ended = once('ended');
+    await v.play();
+    await ended;
+    clearInterval(timer);
+    const out = { duration, seekedTo, endedAt: v.currentTime, width: v.videoWidth, widths: [...widths] };
+    v.remove();
+    return out;
+  }, src, seekToMiddle, rate);
+}
+
 const playable = []; // {file, codec} for the playback test
 
 for (const c of CASES) {
@@ -188,28 +223,7 @@ test('recorded files play in Chromium and Firefox from /records/FILE, seeking in
         if (p.codec === 'vp8') console.log(`# vp8-in-mp4 ${kind}: canPlayType says "${can}"`);
         if (p.codec === 'vp8' && !can) continue;
         assert.ok(can, `${kind} plays ${type}`);
-        const result = await page.evaluate(async (src) => {
-          const v = document.createElement('video');
-          v.muted = true;
-          v.src = src;
-          document.body.appendChild(v);
-          const once = (name) => new Promise((resolve, reject) => {
-            v.addEventListener(name, resolve, { once: true });
-            v.addEventListener('error', () => reject(new Error(`media error ${v.error && v.error.code}`)), { once: true });
-          });
-          await once('loadedmetadata');
-          const duration = v.duration;
-          v.currentTime = duration / 2;
-          await once('seeked');
-          const seekedTo = v.currentTime;
-          v.playbackRate = 4;
-          const ended = once('ended');
-          await v.play();
-          await ended;
-          const out = { duration, seekedTo, endedAt: v.currentTime, width: v.videoWidth };
-          v.remove();
-          return out;
-        }, `/records/${p.file}`);
+        const result = await playToEnd(page, `/records/${p.file}`, { seekToMiddle: true, rate: 4 });
         console.log(`# playback ${kind} ${p.codec}: ${JSON.stringify(result)}`);
         assert.ok(result.duration > 10, `${kind}: ${p.file} is ${result.duration} s long`);
         assert.ok(Math.abs(result.seekedTo - result.duration / 2) < 1.5, `${kind}: seeking lands in the middle (${result.seekedTo})`);
@@ -250,25 +264,7 @@ test('a camera resized mid-stream keeps playing in the recording (Chromium H.264
       const browser = kind === 'chromium' ? chromium : await h.launch(kind);
       const page = await h.newPage(browser, `player/${kind}`);
       await page.goto(server.httpUrl);
-      const result = await page.evaluate(async (src) => {
-        const v = document.createElement('video');
-        v.muted = true;
-        v.src = src;
-        document.body.appendChild(v);
-        const once = (name) => new Promise((resolve, reject) => {
-          v.addEventListener(name, resolve, { once: true });
-          v.addEventListener('error', () => reject(new Error(`media error ${v.error && v.error.code}`)), { once: true });
-        });
-        await once('loadedmetadata');
-        const widths = new Set();
-        const timer = setInterval(() => widths.add(v.videoWidth), 50);
-        v.playbackRate = 2;
-        const ended = once('ended');
-        await v.play();
-        await ended;
-        clearInterval(timer);
-        return { duration: v.duration, endedAt: v.currentTime, widths: [...widths] };
-      }, `/records/${file}`);
+      const result = await playToEnd(page, `/records/${file}`, { seekToMiddle: false, rate: 2 });
       console.log(`# resize playback ${kind}: ${JSON.stringify(result)}`);
       assert.ok(Math.abs(result.endedAt - result.duration) < 0.5, `${kind} plays the file to its end: ${JSON.stringify(result)}`);
       assert.ok(result.widths.includes(160), `${kind} shows the new size: ${JSON.stringify(result)}`);

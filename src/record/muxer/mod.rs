@@ -48,8 +48,6 @@ const BLACK_IDR_INTERVAL: u32 = 30;
 const OPUS_FRAME_TICKS: i64 = 960;
 /// Opus's 20 ms silence frame (CELT, full band, mono).
 pub const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
-/// The last video picture's duration: one slot.
-const VIDEO_FRAME_TICKS_DEFAULT: u32 = VIDEO_SLOT_TICKS as u32;
 /// A track that has no sample of its own waiting is padded at each cut up to this long
 /// before the other's end, so a first keyframe arriving a little late still has its place.
 const PAD_LAG: Duration = Duration::from_millis(500);
@@ -89,8 +87,6 @@ pub enum MuxEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MuxStats {
     pub frames_dropped: u64,
-    pub video_samples: u64,
-    pub audio_samples: u64,
 }
 
 enum Head {
@@ -219,9 +215,8 @@ impl Muxer {
 
     /// The publisher reconnected: its new RTP timelines continue this file after a gap.
     pub fn resume(&mut self) {
-        self.video.emit_pending(
-            self.video.pending.as_ref().map_or(0, |p| p.ticks) + i64::from(self.video_frame_ticks()),
-        );
+        self.video
+            .emit_pending(self.video.pending.as_ref().map_or(0, |p| p.ticks) + VIDEO_SLOT_TICKS);
         self.audio
             .emit_pending(self.audio.pending.as_ref().map_or(0, |p| p.ticks) + OPUS_FRAME_TICKS);
         self.video.restart();
@@ -230,8 +225,8 @@ impl Muxer {
     }
 
     /// End the file: the waiting samples get their durations, both tracks end together, and
-    /// the last fragment goes out. `now` ends a head still waiting.
-    pub fn finish(&mut self, now: Instant, room_origin: &mut Option<Instant>) {
+    /// the last fragment goes out (a head still waiting is written first).
+    pub fn finish(&mut self, room_origin: &mut Option<Instant>) {
         if !self.started() {
             let held = matches!(&self.head, Head::Holding { held, .. } if !held.is_empty());
             if !held {
@@ -239,15 +234,16 @@ impl Muxer {
             }
             self.write_head(room_origin);
         }
-        let _ = now;
         let audio_end = self
             .audio
             .pending
             .as_ref()
             .map_or(self.audio.cursor, |p| p.ticks + OPUS_FRAME_TICKS);
-        let video_end = self.video.pending.as_ref().map_or(self.video.cursor, |p| {
-            p.ticks + i64::from(self.video_frame_ticks())
-        });
+        let video_end = self
+            .video
+            .pending
+            .as_ref()
+            .map_or(self.video.cursor, |p| p.ticks + VIDEO_SLOT_TICKS);
         let end_micros = self.audio.micros(audio_end).max(self.video.micros(video_end));
         let video_until = self.video.ticks_from_micros(end_micros);
         if self.video.pending.is_some() {
@@ -260,10 +256,6 @@ impl Muxer {
         self.fill_silence(audio_until);
         self.report_silence();
         self.cut();
-    }
-
-    fn video_frame_ticks(&self) -> u32 {
-        VIDEO_FRAME_TICKS_DEFAULT
     }
 
     /// Put one frame on its track, filling any gap before it.
@@ -340,7 +332,6 @@ impl Muxer {
         self.in_black = false;
         let track = &mut self.video;
         track.real_samples += 1;
-        self.stats.video_samples += 1;
         track.pending = Some(Pending {
             ticks,
             data,
@@ -378,7 +369,6 @@ impl Muxer {
         self.report_silence();
         let track = &mut self.audio;
         track.real_samples += 1;
-        self.stats.audio_samples += 1;
         track.pending = Some(Pending {
             ticks,
             data: data.to_vec(),

@@ -14,7 +14,6 @@ fn mux(
     room_origin: &mut Option<Instant>,
 ) -> (Vec<u8>, Vec<MuxEvent>, Muxer) {
     frames.sort_by_key(|f| f.arrival);
-    let end = frames.last().map(|f| f.arrival).unwrap_or_else(Instant::now);
     let mut file = Vec::new();
     let mut others = Vec::new();
     let mut drain = |muxer: &mut Muxer, file: &mut Vec<u8>| {
@@ -40,7 +39,7 @@ fn mux(
         muxer.push(frame, room_origin);
         drain(&mut muxer, &mut file);
     }
-    muxer.finish(end, room_origin);
+    muxer.finish(room_origin);
     drain(&mut muxer, &mut file);
     (file, others, muxer)
 }
@@ -385,7 +384,7 @@ fn a_resumed_stream_continues_after_a_black_gap() {
     for frame in sorted {
         muxer.push(frame, &mut origin);
     }
-    muxer.finish(t0 + Duration::from_secs(5), &mut origin);
+    muxer.finish(&mut origin);
     drain(&mut muxer, &mut file);
     let path = write(&scratch, "resume.mp4", &file);
     let probe = probe_decodes(&path);

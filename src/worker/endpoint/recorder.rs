@@ -56,6 +56,28 @@ enum Depacketizer {
     Vp8(Vp8Depacketizer),
 }
 
+impl Depacketizer {
+    fn push(&mut self, rtp: &OutgoingRtp) {
+        let (seq, ts, marker) = (rtp.header.seq, rtp.header.ts, rtp.marker);
+        match self {
+            Depacketizer::H264(d) => d.push(seq, ts, marker, &rtp.payload),
+            Depacketizer::Vp8(d) => d.push(seq, ts, marker, &rtp.payload),
+        }
+    }
+
+    /// The next finished frame: (damaged, keyframe, RTP time, payload).
+    fn pop(&mut self) -> Option<(bool, bool, u32, FramePayload)> {
+        match self {
+            Depacketizer::H264(d) => d
+                .pop()
+                .map(|u| (u.damaged, u.keyframe, u.rtp_timestamp, FramePayload::H264(u.nals))),
+            Depacketizer::Vp8(d) => d
+                .pop()
+                .map(|f| (f.damaged, f.keyframe, f.rtp_timestamp, FramePayload::Vp8(f.data))),
+        }
+    }
+}
+
 pub struct RecorderTap {
     spec: RecorderSpec,
     video: Option<Depacketizer>,
@@ -121,33 +143,9 @@ impl RecorderTap {
         let Some(depacketizer) = self.video.as_mut() else {
             return;
         };
-        let (seq, ts, marker) = (rtp.header.seq, rtp.header.ts, rtp.marker);
-        let mut frames = Vec::new();
-        match depacketizer {
-            Depacketizer::H264(d) => {
-                d.push(seq, ts, marker, &rtp.payload);
-                while let Some(unit) = d.pop() {
-                    frames.push((
-                        unit.damaged,
-                        unit.keyframe,
-                        unit.rtp_timestamp,
-                        FramePayload::H264(unit.nals),
-                    ));
-                }
-            }
-            Depacketizer::Vp8(d) => {
-                d.push(seq, ts, marker, &rtp.payload);
-                while let Some(frame) = d.pop() {
-                    frames.push((
-                        frame.damaged,
-                        frame.keyframe,
-                        frame.rtp_timestamp,
-                        FramePayload::Vp8(frame.data),
-                    ));
-                }
-            }
-        }
-        for (damaged, keyframe, rtp_ts, payload) in frames {
+        depacketizer.push(rtp);
+        while let Some((damaged, keyframe, rtp_ts, payload)) = self.video.as_mut().and_then(Depacketizer::pop)
+        {
             if damaged || (self.awaiting_keyframe && !keyframe) {
                 self.spec.shared.frames_damaged.fetch_add(1, Ordering::Relaxed);
                 self.awaiting_keyframe = true;
