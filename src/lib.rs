@@ -2,8 +2,8 @@
 //!
 //! Layers, bottom up: `ids` (identifiers every layer passes around) and `config`; the sans-IO
 //! pieces `sdp` (negotiating offers into str0m `Rtc`s), `forward` (a worker's routing from
-//! publishers to players) and `media` (depacketizers and black pictures for the recorder and
-//! the RTMP bridge); `worker` (the media threads, the only code that touches UDP) and
+//! publishers to players), `media` ((de)packetizers, FLV, MP4, transcoders for the recorder
+//! and the RTMP bridge) and `rtmp` (the RTMP protocol); `record` (writer threads); `worker` (the media threads, the only code that touches UDP) and
 //! `control` (the signaling thread). `docs/architecture.md` walks through them.
 
 pub mod config;
@@ -12,5 +12,6 @@ pub mod forward;
 pub mod ids;
 pub mod media;
 pub mod record;
+pub mod rtmp;
 pub mod sdp;
 pub mod worker;

@@ -11,7 +11,9 @@
 //!   ([`publish`], [`play`]);
 //! - [`ServerProcess`]: a webcall server child on free loopback ports, for tests;
 //! - [`load`]: the load generator (`webcall-loadtest`): many sans-IO peers on one thread
-//!   and one UDP socket, scenarios, measurements and the JSON report.
+//!   and one UDP socket, scenarios, measurements and the JSON report;
+//! - [`rtmp_play`]: a light RTMP player (`webcall-rtmp-load` runs hundreds of them), and
+//!   [`rtmp_publish`]: a synthetic RTMP encoder whose pictures carry their send time.
 //!
 //! # Example
 //!
@@ -45,6 +47,8 @@ pub mod error;
 pub mod load;
 pub mod media;
 pub mod peer;
+pub mod rtmp_play;
+pub mod rtmp_publish;
 pub mod server;
 pub mod wcs;
 

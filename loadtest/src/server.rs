@@ -95,6 +95,12 @@ impl ServerProcess {
             .args(["--workers", "1", "--data-dir"])
             .arg(&data_dir)
             .args(extra)
+            // Parallel servers cannot all take RTMP's default port: off unless asked for.
+            .args(if extra.contains(&"--rtmp") {
+                &[][..]
+            } else {
+                &["--rtmp", "off"][..]
+            })
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -13,6 +13,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use super::duration::SettingDuration;
+use super::rtmp::{BframePolicy, ListenSetting};
 use super::IoChoice;
 
 #[derive(Debug, Parser, Default)]
@@ -92,6 +93,22 @@ pub struct Cli {
     /// loopback clients
     #[arg(long, value_name = "FILE")]
     pub admin_key_file: Option<PathBuf>,
+    /// RTMP listener for encoders and players, or `off` [default: 0.0.0.0:1935]
+    #[arg(long, value_name = "ADDR")]
+    pub rtmp: Option<ListenSetting>,
+    /// RTMPS (RTMP over TLS, with the HTTPS certificate) listener, or `off` [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub rtmps: Option<ListenSetting>,
+    /// What an encoder's B-frames get: reject (the publish fails with the reason) or pass
+    /// (sent in decode order with presentation times) [default: reject]
+    #[arg(long, value_name = "POLICY")]
+    pub rtmp_bframes: Option<BframePolicy>,
+    /// Opus bitrate of an RTMP encoder's audio in rooms, kbit/s [default: 96]
+    #[arg(long, value_name = "KBPS")]
+    pub rtmp_opus_kbps: Option<u32>,
+    /// RTMP connections one client address may hold [default: 32]
+    #[arg(long, value_name = "N")]
+    pub rtmp_connections_per_ip: Option<usize>,
 }
 
 /// The settings a TOML file may hold; every field optional, named as its flag.
@@ -119,4 +136,9 @@ pub struct FileConfig {
     pub record_min_free_bytes: Option<u64>,
     pub record_resume_window: Option<SettingDuration>,
     pub admin_key_file: Option<PathBuf>,
+    pub rtmp: Option<ListenSetting>,
+    pub rtmps: Option<ListenSetting>,
+    pub rtmp_bframes: Option<BframePolicy>,
+    pub rtmp_opus_kbps: Option<u32>,
+    pub rtmp_connections_per_ip: Option<usize>,
 }

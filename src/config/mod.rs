@@ -7,6 +7,7 @@
 
 mod cli;
 mod duration;
+mod rtmp;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,9 @@ use std::time::Duration;
 
 pub use cli::{Cli, FileConfig};
 pub use duration::{ParseDurationError, SettingDuration};
+pub use rtmp::{
+    BframePolicy, ListenSetting, RTMP_CONNECTIONS_PER_IP_DEFAULT, RTMP_DEFAULT, RTMP_OPUS_KBPS_DEFAULT,
+};
 
 /// Participants a room admits by default. A browser decodes one video per participant, and past
 /// about 16 tiles the example pages stop fitting on a screen.
@@ -116,6 +120,13 @@ pub struct Config {
     pub admin_key_file: Option<PathBuf>,
     /// The key read from `admin_key_file`.
     pub admin_key: Option<String>,
+    /// RTMP listener (None: off).
+    pub rtmp: Option<SocketAddr>,
+    /// RTMPS listener, with the HTTPS certificate (None: off).
+    pub rtmps: Option<SocketAddr>,
+    pub rtmp_bframes: BframePolicy,
+    pub rtmp_opus_kbps: u32,
+    pub rtmp_connections_per_ip: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +204,27 @@ impl Config {
             Some(path) => Some(read_admin_key(path)?),
             None => None,
         };
+        let rtmp_default = ListenSetting(RTMP_DEFAULT.parse().ok());
+        let rtmp_opus_kbps = cli
+            .rtmp_opus_kbps
+            .or(file.rtmp_opus_kbps)
+            .unwrap_or(RTMP_OPUS_KBPS_DEFAULT);
+        if !rtmp::RTMP_OPUS_KBPS_RANGE.contains(&rtmp_opus_kbps) {
+            return Err(invalid("rtmp-opus-kbps", "must be within 6..=510"));
+        }
+        let rtmp_connections_per_ip = cli
+            .rtmp_connections_per_ip
+            .or(file.rtmp_connections_per_ip)
+            .unwrap_or(RTMP_CONNECTIONS_PER_IP_DEFAULT);
         Ok(Config {
+            rtmp: cli.rtmp.or(file.rtmp).unwrap_or(rtmp_default).0,
+            rtmps: cli.rtmps.or(file.rtmps).and_then(|l| l.0),
+            rtmp_bframes: cli
+                .rtmp_bframes
+                .or(file.rtmp_bframes)
+                .unwrap_or(BframePolicy::Reject),
+            rtmp_opus_kbps,
+            rtmp_connections_per_ip,
             http: cli
                 .http
                 .or(file.http)
@@ -233,6 +264,11 @@ impl Config {
             admin_key_file,
             admin_key,
         })
+    }
+
+    /// The Opus bitrate of an encoder's audio, in bits per second.
+    pub fn rtmp_opus_bps(&self) -> u32 {
+        self.rtmp_opus_kbps.saturating_mul(1000)
     }
 
     /// The UDP port worker `index` listens on.

@@ -35,6 +35,7 @@ struct WebAssets;
 pub struct AppState {
     pub hub: SharedHub,
     pub config: Arc<Config>,
+    pub bridge: Arc<super::rtmp::Bridge>,
 }
 
 pub fn router(state: AppState) -> Router {

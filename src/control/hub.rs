@@ -16,6 +16,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::directory::{Directory, Effect, RecordStart};
+use super::signaling::protocol::ServerMessage;
+use crate::ids::Login;
 use crate::ids::{SessionId, WorkerId};
 use crate::record::queue::WriterInput;
 use crate::record::{RecordFailure, RecorderClient, RecorderEvent};
@@ -30,9 +32,16 @@ pub const SESSION_OUTBOX_MESSAGES_MAX: usize = 4096;
 
 pub type SharedHub = Arc<Mutex<Hub>>;
 
+/// Where a session's frames go: a WebSocket's task (as JSON text) or an RTMP connection's
+/// task (as messages it interprets).
+enum Outbox {
+    WebSocket(mpsc::Sender<String>),
+    Bridge(mpsc::Sender<ServerMessage>),
+}
+
 pub struct Hub {
     directory: Directory,
-    outboxes: HashMap<SessionId, mpsc::Sender<String>>,
+    outboxes: HashMap<SessionId, Outbox>,
     workers: Vec<WorkerHandle>,
     /// Removals their worker's queue had no room for, oldest first.
     pending_removes: Vec<(WorkerId, Command)>,
@@ -59,8 +68,17 @@ impl Hub {
     pub fn open_session(&mut self, outbox: mpsc::Sender<String>) -> SessionId {
         let id = SessionId(self.next_session);
         self.next_session += 1;
-        self.outboxes.insert(id, outbox);
+        self.outboxes.insert(id, Outbox::WebSocket(outbox));
         self.directory.open_session(id);
+        id
+    }
+
+    /// An RTMP connection's session, established with `login`.
+    pub fn open_bridge_session(&mut self, login: Login, outbox: mpsc::Sender<ServerMessage>) -> SessionId {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.outboxes.insert(id, Outbox::Bridge(outbox));
+        self.directory.open_bridge_session(id, login);
         id
     }
 
@@ -110,7 +128,10 @@ impl Hub {
             }
             for effect in effects {
                 match effect {
-                    Effect::Send(id, message) => self.deliver(id, message.to_json()),
+                    Effect::Send(id, message) => self.deliver(id, message),
+                    Effect::Disconnect(id) => {
+                        self.outboxes.remove(&id);
+                    }
                     Effect::Worker(worker, command) => self.send_to_worker(worker, command),
                     Effect::RecordStart(start) => self.start_recording(*start),
                     Effect::RecordFinish(id, writer_key) => {
@@ -218,15 +239,20 @@ impl Hub {
                 tracing::warn!(%worker, "worker command queue full; the removal will be sent again");
                 self.pending_removes.push((worker, remove));
             }
-            Command::Shutdown => {}
+            // Media: the bridge's next keyframe repairs a dropped batch (counted by `send`).
+            Command::IngestRtp { .. } | Command::Shutdown => {}
         }
     }
 
-    fn deliver(&mut self, id: SessionId, text: String) {
+    fn deliver(&mut self, id: SessionId, message: ServerMessage) {
         let Some(outbox) = self.outboxes.get(&id) else {
             return;
         };
-        if outbox.try_send(text).is_err() {
+        let sent = match outbox {
+            Outbox::WebSocket(outbox) => outbox.try_send(message.to_json()).is_ok(),
+            Outbox::Bridge(outbox) => outbox.try_send(message).is_ok(),
+        };
+        if !sent {
             tracing::warn!(session = %id, "session is not reading its frames; disconnecting it");
             self.outboxes.remove(&id);
         }

@@ -1,5 +1,6 @@
 //! The control thread: one tokio current-thread runtime serving HTTP, HTTPS and WebSocket
-//! signaling, the room directory (through the hub), the pump that brings worker
+//! signaling, RTMP and RTMPS (the bridge), the room directory (through the hub), the pump
+//! that brings worker
 //! notifications in, and the tick that resends worker commands a full queue refused. Nothing
 //! here touches UDP.
 
@@ -7,6 +8,8 @@ pub mod directory;
 pub mod http;
 pub mod hub;
 pub mod rest;
+mod rest_push;
+pub mod rtmp;
 pub mod session;
 pub mod signaling;
 pub mod tls;
@@ -98,15 +101,31 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         hub.set_recorder(client);
     }
     let hub = hub.shared();
+    let bridge = rtmp::Bridge::new(hub.clone(), config.clone());
     let state = http::AppState {
         hub: hub.clone(),
         config: config.clone(),
+        bridge: bridge.clone(),
     };
     let router = http::router(state);
 
     let http_listener = bind(config.http).await?;
     let https_listener = bind(config.https).await?;
     let tls_config = tls::server_config(&config)?;
+    let rtmp_listener = match config.rtmp {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let rtmps = match config.rtmps {
+        Some(addr) => Some((bind(addr).await?, tls_config.clone())),
+        None => None,
+    };
+    tracing::info!(
+        rtmp = ?rtmp_listener.as_ref().and_then(rtmp::local),
+        rtmps = ?rtmps.as_ref().and_then(|(l, _)| rtmp::local(l)),
+        "RTMP listening"
+    );
+    tokio::spawn(rtmp::serve(bridge, rtmp_listener, rtmps));
     tracing::info!(
         http = %local(&http_listener),
         https = %local(&https_listener),

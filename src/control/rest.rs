@@ -1,5 +1,5 @@
 //! The admin REST routes (JSON on the HTTP port): recording control and the recordings
-//! themselves. Every admin route is guarded the same way: with `--admin-key-file` set a
+//! themselves (restreaming is in `rest_push.rs`). Every admin route is guarded the same way: with `--admin-key-file` set a
 //! request needs `Authorization: Bearer <key>`; without it only loopback clients are
 //! answered. Later admin routes use [`authorize`] too.
 //!
@@ -39,9 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/rest-api/stream/stopRecording", post(stop_recording))
         .route("/rest-api/recordings", get(recordings))
         .route("/records/{file}", get(record_file))
+        .merge(super::rest_push::routes())
 }
 
-fn error(status: StatusCode, text: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, text: impl Into<String>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -54,7 +55,7 @@ fn refuse(status: StatusCode, text: impl Into<String>) -> Box<Response> {
     Box::new(error(status, text))
 }
 
-fn ok_json(body: Value) -> Response {
+pub(super) fn ok_json(body: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 

@@ -48,7 +48,8 @@ struct PlayerRoute {
     audio: Option<(Mid, TrackRewriter)>,
 }
 
-/// The parts of a publisher's RTP packet that forwarding reads.
+/// The parts of a publisher's RTP packet that forwarding reads (cloning shares the payload).
+#[derive(Clone)]
 pub struct IncomingRtp {
     pub pt: Pt,
     /// Extended (rollover-free) sequence number.
@@ -236,6 +237,28 @@ impl Router {
 
     /// Fan one publisher packet out to its players, appending to `out`.
     pub fn forward(&mut self, publisher: PeerId, packet: &IncomingRtp, out: &mut Vec<PlayerWrite>) {
+        self.forward_filtered(publisher, packet, out, None);
+    }
+
+    /// Forward one of the publisher's packets to one of its players only (a late player's
+    /// replay of the cached group of pictures).
+    pub fn forward_to(
+        &mut self,
+        publisher: PeerId,
+        player: PeerId,
+        packet: &IncomingRtp,
+        out: &mut Vec<PlayerWrite>,
+    ) {
+        self.forward_filtered(publisher, packet, out, Some(player));
+    }
+
+    fn forward_filtered(
+        &mut self,
+        publisher: PeerId,
+        packet: &IncomingRtp,
+        out: &mut Vec<PlayerWrite>,
+        only: Option<PeerId>,
+    ) {
         let Some(route) = self.publishers.get(&publisher) else {
             return;
         };
@@ -250,7 +273,7 @@ impl Router {
         let skipped = self.fault.map(|ForwardFault::SkipPlayer(player)| player);
         let mut opened = 0;
         for player in &route.players {
-            if skipped == Some(*player) {
+            if skipped == Some(*player) || only.is_some_and(|only| only != *player) {
                 continue;
             }
             let Some(player_route) = self.players.get_mut(player) else {

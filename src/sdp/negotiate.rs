@@ -124,6 +124,7 @@ pub fn negotiate_player(
                 .codecs
                 .iter()
                 .find(|c| same_codec(c, wanted))
+                .or_else(|| section.codecs.iter().find(|c| decodes_h264_profile(c, wanted)))
                 .ok_or(NegotiationError::NoCommonCodecs)?;
             Ok(track_for(section, codec))
         };
@@ -172,6 +173,40 @@ fn is_supported_audio(codec: &OfferCodec) -> bool {
         (codec.name.as_str(), codec.clock_rate),
         ("OPUS", 48_000) | ("PCMU", 8_000) | ("PCMA", 8_000)
     )
+}
+
+/// H.264 profiles by what a decoder of each also decodes: constrained baseline (`42e0`) is
+/// decoded by baseline, main, high and high 4:4:4 decoders; main (`4d00`) by high and high
+/// 4:4:4; high (`6400`) by high 4:4:4 (`f400`). Chromium offers no plain high profile, only
+/// `f400`, so a high-profile RTMP encoder's stream reaches it this way.
+const H264_PROFILE_DECODERS: [(&str, &[&str]); 3] = [
+    ("42e0", &["4200", "4d00", "6400", "f400"]),
+    ("4d00", &["6400", "f400"]),
+    ("6400", &["f400"]),
+];
+
+/// Whether a player's offered H.264 (same packetization mode) decodes the publisher's
+/// profile, though it names another: the answer then keeps the player's own fmtp.
+fn decodes_h264_profile(offered: &OfferCodec, wanted: &TrackCodec) -> bool {
+    if offered.name != "H264" || wanted.name != "H264" || offered.clock_rate != wanted.clock_rate {
+        return false;
+    }
+    let wanted_fmtp = OfferCodec {
+        fmtp: wanted.fmtp.clone(),
+        ..offered.clone()
+    };
+    let profile = |c: &OfferCodec| {
+        c.fmtp_param("profile-level-id")
+            .and_then(|p| p.get(..4))
+            .map(str::to_ascii_lowercase)
+    };
+    let (Some(offered_profile), Some(wanted_profile)) = (profile(offered), profile(&wanted_fmtp)) else {
+        return false;
+    };
+    offered.fmtp_param("packetization-mode") == wanted_fmtp.fmtp_param("packetization-mode")
+        && H264_PROFILE_DECODERS.iter().any(|(source, decoders)| {
+            *source == wanted_profile && decoders.contains(&offered_profile.as_str())
+        })
 }
 
 /// Whether a player's offered codec can carry the publisher's bytes unchanged.

@@ -126,3 +126,46 @@ impl TrackCodec {
             .map(|v| v[..4].to_owned())
     }
 }
+
+/// A source track like an RTMP encoder's: H.264 of the given profile-level-id.
+fn h264_source(profile_level_id: &str) -> StreamTracks {
+    StreamTracks {
+        video: Some(TrackCodec {
+            kind: MediaKind::Video,
+            mid: Mid::from("0"),
+            pt: Pt::from(96),
+            rtx_pt: None,
+            name: "H264".into(),
+            clock_rate: 90_000,
+            channels: None,
+            fmtp: format!(
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile_level_id}"
+            ),
+        }),
+        audio: None,
+    }
+}
+
+#[test]
+fn a_player_gets_a_profile_its_decoder_covers_when_none_matches() {
+    let env = env();
+    // This offer has baseline, constrained baseline and main: a main-profile source matches
+    // exactly, a high-profile one has no decoder here.
+    let main = negotiate_player(PLAY_OFFER, &h264_source("4d0028"), &env, Instant::now()).unwrap();
+    assert_eq!(
+        main.tracks.video.unwrap().fmtp_param_profile(),
+        Some("4d00".into())
+    );
+    let high = negotiate_player(PLAY_OFFER, &h264_source("640028"), &env, Instant::now());
+    assert!(matches!(high, Err(NegotiationError::NoCommonCodecs)));
+    // Chromium offers high 4:4:4 (f400) and no plain high: that decoder takes high.
+    let with_high444 = PLAY_OFFER.replace("profile-level-id=4d001f", "profile-level-id=f4001f");
+    let high = negotiate_player(&with_high444, &h264_source("640028"), &env, Instant::now()).unwrap();
+    assert_eq!(
+        high.tracks.video.unwrap().fmtp_param_profile(),
+        Some("f400".into())
+    );
+    // Constrained baseline exactly when offered.
+    let cb = negotiate_player(PLAY_OFFER, &h264_source("42e01e"), &env, Instant::now()).unwrap();
+    assert_eq!(cb.tracks.video.unwrap().fmtp_param_profile(), Some("42e0".into()));
+}

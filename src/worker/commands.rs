@@ -44,6 +44,10 @@ pub enum EndpointSpec {
     },
     /// A recorder tap: a player whose packets go to a writer thread.
     Recorder(Box<super::endpoint::RecorderSpec>),
+    /// A tap whose frames go to the RTMP bridge (an RTMP player or push of this stream).
+    BridgeTap(Box<super::endpoint::BridgeTapSpec>),
+    /// A publisher fed by the RTMP bridge with [`Command::IngestRtp`].
+    Ingest,
 }
 
 pub struct EndpointAdd {
@@ -59,6 +63,16 @@ pub enum Command {
     /// Free the endpoint; a publisher's players are removed by their own commands.
     PeerRemove {
         peer: PeerId,
+    },
+    /// One picture's (or audio frame's) packets for an ingest endpoint, in order. A batch that
+    /// finds the queue full is dropped and counted (media, not state: the bridge's next
+    /// keyframe repairs it).
+    IngestRtp {
+        peer: PeerId,
+        /// The batch starts a keyframe.
+        keyframe: bool,
+        video: bool,
+        packets: Vec<crate::forward::IncomingRtp>,
     },
     Shutdown,
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole};
 use super::counters::{CounterTable, DropReason, WorkerCounter};
 use super::demux::Demux;
-use super::endpoint::{Endpoint, PollEffects, Received, RecorderTap, Slot, WebRtcPeer};
+use super::endpoint::{Endpoint, Ingest, PollEffects, Received, RecorderTap, Slot, WebRtcPeer};
 use super::io::{DatagramIo, IoStats};
 use super::notify::Notifier;
 use crate::forward::rewrite::TrackStart;
@@ -141,6 +141,12 @@ impl WorkerState {
         match command {
             Command::EndpointAdd(add) => self.add_endpoint(io, *add, now),
             Command::PeerRemove { peer } => self.remove_endpoint(peer),
+            Command::IngestRtp {
+                peer,
+                keyframe,
+                video,
+                packets,
+            } => self.ingest(peer, keyframe, video, packets, now),
             Command::Shutdown => return false,
         }
         true
@@ -160,7 +166,7 @@ impl WorkerState {
                 // speak of them); only a network player needs a start of its own.
                 let seed = match spec {
                     EndpointSpec::Recorder(_) => 0,
-                    EndpointSpec::WebRtc { .. } => self.next_seed(),
+                    _ => self.next_seed(),
                 };
                 if let Err(error) = self.router.add_player(peer, publisher, &tracks, seed) {
                     tracing::debug!(%peer, %error, "player refused");
@@ -182,11 +188,41 @@ impl WorkerState {
                 Endpoint::WebRtc(Box::new(WebRtcPeer::new(peer, rtc)))
             }
             EndpointSpec::Recorder(spec) => Endpoint::Recorder(Box::new(RecorderTap::new(*spec, now))),
+            EndpointSpec::BridgeTap(spec) => Endpoint::Recorder(Box::new(RecorderTap::bridge(*spec, now))),
+            EndpointSpec::Ingest => Endpoint::Ingest(Box::new(Ingest::new(now))),
         };
         self.slots.insert(peer, Slot::new(peer, role, endpoint, now));
+        if let PeerRole::Player { publisher } = role {
+            self.replay_cached_gop(publisher, peer);
+        }
         self.counters.set(WorkerCounter::Peers, self.slots.len() as u64);
         self.mark_dirty(peer);
         self.flush_players(io, now);
+    }
+
+    /// A new player of an ingest starts on the ingest's cached group of pictures.
+    fn replay_cached_gop(&mut self, publisher: PeerId, player: PeerId) {
+        let Some(ingest) = self.slots.get_mut(&publisher).and_then(Slot::ingest_mut) else {
+            return;
+        };
+        for packet in ingest.cached_gop() {
+            self.router
+                .forward_to(publisher, player, packet, &mut self.writes);
+        }
+    }
+
+    /// A batch from the RTMP bridge for one of its ingests (one that is gone is ignored: its
+    /// removal passed the batch in the queue).
+    fn ingest(&mut self, peer: PeerId, keyframe: bool, video: bool, packets: Vec<IncomingRtp>, now: Instant) {
+        let Some(slot) = self.slots.get_mut(&peer) else {
+            return;
+        };
+        let Some(ingest) = slot.ingest_mut() else {
+            return;
+        };
+        ingest.push(keyframe, video, packets);
+        slot.last_rx = now;
+        self.mark_dirty(peer);
     }
 
     fn remove_endpoint(&mut self, peer: PeerId) {

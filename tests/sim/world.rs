@@ -520,7 +520,7 @@ impl World {
                     }
                 }
                 // The simulated clients never ask to record.
-                Effect::RecordStart(_) | Effect::RecordFinish(..) => {}
+                Effect::RecordStart(_) | Effect::RecordFinish(..) | Effect::Disconnect(_) => {}
             }
         }
     }
@@ -552,7 +552,7 @@ impl World {
                     }
                 }
                 Command::PeerRemove { peer } => self.checker.removed(*peer),
-                Command::Shutdown => {}
+                Command::IngestRtp { .. } | Command::Shutdown => {}
             }
         }
         let Some(worker) = self.workers.get_mut(index) else {

@@ -152,6 +152,12 @@ impl Server {
             .arg("--data-dir")
             .arg(&dir)
             .args(extra)
+            // Parallel servers cannot all take RTMP's default port: off unless a test asks.
+            .args(if extra.contains(&"--rtmp") {
+                &[][..]
+            } else {
+                &["--rtmp", "off"][..]
+            })
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")

@@ -50,6 +50,8 @@ pub enum StreamError {
     Internal(&'static str),
     #[error("{}", negotiation_refusal(.0))]
     Negotiation(NegotiationError),
+    #[error("No common codecs: VP8 cannot be carried over RTMP")]
+    Vp8OverRtmp,
 }
 
 impl From<NegotiationError> for StreamError {

@@ -13,6 +13,7 @@
 //! peers of its stream; a room's participants are sessions that list the room; a session's
 //! close frees everything it held.
 
+mod bridge;
 mod errors;
 mod invariants;
 mod recording;
@@ -24,6 +25,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+pub use bridge::{BridgeSource, IngestStarted};
 pub use errors::{RoomError, StreamError};
 pub use invariants::InvariantBroken;
 pub use recording::{RecordPolicy, RecordStart, RecordingError, StreamSelector};
@@ -44,6 +46,9 @@ pub enum Effect {
     /// Finish a recording now, not after the resume window (it was stopped on purpose). The
     /// string picks the writer, as in `RecordStart::writer_key`.
     RecordFinish(RecordingId, String),
+    /// The session was closed by the directory (an RTMP encoder's stale connection taken
+    /// over by its reconnect): drop its outbox so its task ends the connection.
+    Disconnect(SessionId),
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,8 @@ struct Session {
     wcs_id: String,
     /// Rooms joined with `record: true`: every stream published there records.
     recorded_rooms: BTreeSet<RoomName>,
+    /// An RTMP connection (a newer one with its login or stream name takes over from it).
+    bridge: bool,
 }
 
 struct Room {

@@ -91,7 +91,17 @@ pub(super) fn wcs_session_id() -> String {
         .collect()
 }
 
-fn video_codec(tracks: &StreamTracks) -> Option<VideoCodec> {
+/// The audio a tap takes from a publisher with these tracks.
+pub(super) fn tapped_audio(tracks: &StreamTracks) -> Option<RecordedAudio> {
+    match tracks.audio.as_ref()?.name.as_str() {
+        "OPUS" => Some(RecordedAudio::Opus),
+        "PCMU" => Some(RecordedAudio::G711(Law::Mu)),
+        "PCMA" => Some(RecordedAudio::G711(Law::A)),
+        _ => None,
+    }
+}
+
+pub(super) fn video_codec(tracks: &StreamTracks) -> Option<VideoCodec> {
     match tracks.video.as_ref()?.name.as_str() {
         "H264" => Some(VideoCodec::H264),
         "VP8" => Some(VideoCodec::Vp8),
@@ -145,13 +155,8 @@ impl Directory {
         let resume_key = (room.clone(), login.clone());
         let resumed = self.ended_recordings.remove(&resume_key);
         let video = video_codec(&tracks);
+        let audio = tapped_audio(&tracks);
         let source_audio = tracks.audio.as_ref().map(|t| t.name.clone());
-        let audio = match source_audio.as_deref() {
-            Some("OPUS") => Some(RecordedAudio::Opus),
-            Some("PCMU") => Some(RecordedAudio::G711(Law::Mu)),
-            Some("PCMA") => Some(RecordedAudio::G711(Law::A)),
-            _ => None,
-        };
         let start_time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));

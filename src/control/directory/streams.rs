@@ -171,7 +171,11 @@ impl Directory {
     }
 
     /// Common checks for a new stream; returns the session's login.
-    fn check_new_stream(&self, id: SessionId, room: Option<&RoomName>) -> Result<Login, StreamError> {
+    pub(super) fn check_new_stream(
+        &self,
+        id: SessionId,
+        room: Option<&RoomName>,
+    ) -> Result<Login, StreamError> {
         let session = self.sessions.get(&id).ok_or(StreamError::NotEstablished)?;
         let login = session.login.clone().ok_or(StreamError::NotEstablished)?;
         if session.streams.len() >= self.limits.session_streams_max {
@@ -196,8 +200,6 @@ impl Directory {
         role: PeerRole,
         negotiated: Negotiated,
     ) -> PeerId {
-        let peer = PeerId(self.next_peer);
-        self.next_peer += 1;
         let Negotiated {
             rtc,
             answer_sdp,
@@ -211,11 +213,29 @@ impl Directory {
                 sdp: answer_sdp,
             },
         );
+        let spec = EndpointSpec::WebRtc { rtc, local_ufrag };
+        self.add_endpoint(id, media_session_id, name, worker, (kind, role), tracks, spec)
+    }
+
+    /// Queue the endpoint's add on its worker and record the peer everywhere it belongs.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn add_endpoint(
+        &mut self,
+        id: SessionId,
+        media_session_id: &MediaSessionId,
+        name: &StreamName,
+        worker: WorkerId,
+        (kind, role): (PeerKind, PeerRole),
+        tracks: crate::sdp::StreamTracks,
+        spec: EndpointSpec,
+    ) -> PeerId {
+        let peer = PeerId(self.next_peer);
+        self.next_peer += 1;
         let add = EndpointAdd {
             peer,
             role,
             tracks,
-            spec: EndpointSpec::WebRtc { rtc, local_ufrag },
+            spec,
         };
         self.effects
             .push(super::Effect::Worker(worker, Command::EndpointAdd(Box::new(add))));

@@ -222,6 +222,14 @@ export function isH264Stream(name) {
   return typeof name === 'string' && name.endsWith(`-${H264_MARK}`);
 }
 
+/**
+ * True for a stream an RTMP encoder publishes (webcall names it ROOM-LOGIN-rtmp-h264). RTMP
+ * carries H.264 only, both ways: a room with one prefers H.264.
+ */
+export function isRtmpStream(name) {
+  return typeof name === 'string' && name.endsWith(`-rtmp-${H264_MARK}`);
+}
+
 /** True for a screen-sharing stream (webcall's `-screen`, the official examples' `screenShare`). */
 export function isScreenStream(name) {
   if (typeof name !== 'string') return false;

@@ -15,7 +15,7 @@
 import { Emitter } from './emitter.js';
 import { StateError } from './errors.js';
 import {
-  ROOM_EVENT, STREAM_INFO, isH264Stream, isScreenStream, joinOptions, messageOptions, streamName,
+  ROOM_EVENT, STREAM_INFO, isH264Stream, isRtmpStream, isScreenStream, joinOptions, messageOptions, streamName,
 } from './protocol.js';
 import { Stream } from './stream.js';
 
@@ -254,14 +254,15 @@ export class Room extends Emitter {
 
   /**
    * The video codec a new publication uses: H.264 when this browser has it and every other
-   * participant publishes H.264 (so its browser decodes it), else VP8.
+   * participant publishes H.264 (so its browser decodes it), or when an RTMP encoder is in
+   * the room (RTMP players get H.264 only), else VP8.
    */
   async _chooseCodec(requested) {
     const want = String(requested || 'auto').toLowerCase();
     if (want === 'vp8') return 'VP8';
     const can = await this._session._canH264();
     if (!can) return 'VP8';
-    if (want === 'h264') return 'H264';
+    if (want === 'h264' || this._hasRtmp()) return 'H264';
     for (const p of this._participants.values()) {
       const names = [...p._streams.keys()];
       if (!names.some(isH264Stream)) return 'VP8';
@@ -269,8 +270,17 @@ export class Room extends Emitter {
     return 'H264';
   }
 
+  /** Whether an RTMP encoder publishes in the room. */
+  _hasRtmp() {
+    for (const p of this._participants.values()) {
+      if ([...p._streams.keys()].some(isRtmpStream)) return true;
+    }
+    return false;
+  }
+
   /** A participant published something other than H.264: our H.264 publications switch to VP8. */
   _checkCodecs() {
+    if (this._hasRtmp()) return;
     for (const p of this._participants.values()) {
       const names = [...p._streams.keys()];
       if (names.length && !names.some(isH264Stream)) {

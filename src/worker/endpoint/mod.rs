@@ -1,9 +1,10 @@
 //! The endpoints a worker owns, one [`Slot`] each: what every kind shares (its id, role,
 //! liveness and timer bookkeeping) and the [`Endpoint`] itself, one variant per kind.
 //!
-//! Runs on the worker that owns the endpoint. Kinds: a WebRTC peer today ([`WebRtcPeer`]); a
-//! recorder tap (a player whose packets go to a writer thread) and an RTMP ingest (a
-//! publisher whose packets come from the control thread) plug in as further variants. The
+//! Runs on the worker that owns the endpoint. Kinds: a WebRTC peer ([`WebRtcPeer`]); a tap (a
+//! player whose frames go to a recording's writer thread or to the RTMP bridge,
+//! [`RecorderTap`]); an ingest (a publisher whose packets come from the RTMP bridge on the
+//! control thread, [`Ingest`]). The
 //! forwarding table sees only `PeerId`s and roles, so forwarding has no case for any kind;
 //! the worker asks the slot, and the slot asks its kind.
 //!
@@ -11,6 +12,7 @@
 //! heap entry for it is pending; `dirty` says the endpoint is on the worker's list to be
 //! advanced and polled this turn.
 
+mod ingest;
 mod recorder;
 mod webrtc;
 
@@ -19,7 +21,8 @@ use std::time::Instant;
 
 use str0m::media::{MediaKind, Mid};
 
-pub use recorder::{RecorderSpec, RecorderTap};
+pub use ingest::{Ingest, GOP_CACHE_BYTES_MAX};
+pub use recorder::{BridgeTapSpec, RecorderSpec, RecorderTap};
 pub use webrtc::{WebRtcPeer, WRITES_BEFORE_POLL_MAX};
 
 use super::commands::{PeerFailure, PeerRole};
@@ -68,8 +71,10 @@ pub enum Received {
 /// One endpoint, by kind.
 pub enum Endpoint {
     WebRtc(Box<WebRtcPeer>),
-    /// A player that records (see `recorder.rs`).
+    /// A player whose frames go to a recording or the RTMP bridge (see `recorder.rs`).
     Recorder(Box<RecorderTap>),
+    /// A publisher fed by the RTMP bridge (see `ingest.rs`).
+    Ingest(Box<Ingest>),
 }
 
 pub struct Slot {
@@ -110,6 +115,14 @@ impl Slot {
         matches!(self.endpoint, Endpoint::WebRtc(_))
     }
 
+    /// The ingest this slot holds, if it is one.
+    pub fn ingest_mut(&mut self) -> Option<&mut Ingest> {
+        match &mut self.endpoint {
+            Endpoint::Ingest(ingest) => Some(ingest),
+            _ => None,
+        }
+    }
+
     /// Feed one datagram from the network. `destination` is the worker's announced address.
     pub fn receive(
         &mut self,
@@ -120,7 +133,7 @@ impl Slot {
     ) -> Result<Received, PeerFailure> {
         let received = match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.receive(now, source, destination, bytes)?,
-            Endpoint::Recorder(_) => Received::NotWebRtc,
+            Endpoint::Recorder(_) | Endpoint::Ingest(_) => Received::NotWebRtc,
         };
         if received != Received::NotWebRtc {
             self.last_rx = now;
@@ -132,7 +145,7 @@ impl Slot {
     pub fn advance(&mut self, now: Instant) -> Result<(), PeerFailure> {
         match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.advance(now),
-            Endpoint::Recorder(_) => Ok(()),
+            Endpoint::Recorder(_) | Endpoint::Ingest(_) => Ok(()),
         }
     }
 
@@ -148,6 +161,7 @@ impl Slot {
                 tap.write_batch(writes);
                 Ok(())
             }
+            Endpoint::Ingest(_) => Ok(()), // a publisher: nothing is forwarded to it
         }
     }
 
@@ -155,7 +169,8 @@ impl Slot {
     pub fn request_keyframe(&mut self, mid: Mid) -> Result<(), PeerFailure> {
         match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.request_keyframe(mid),
-            Endpoint::Recorder(_) => Ok(()),
+            // An RTMP encoder cannot be asked: late players get the cached group instead.
+            Endpoint::Recorder(_) | Endpoint::Ingest(_) => Ok(()),
         }
     }
 
@@ -168,6 +183,7 @@ impl Slot {
         let next_timeout = match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.poll(sink, effects)?,
             Endpoint::Recorder(tap) => tap.poll(effects),
+            Endpoint::Ingest(ingest) => ingest.poll(effects),
         };
         self.next_timeout = next_timeout;
         self.connected |= effects.connected;

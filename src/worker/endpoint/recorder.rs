@@ -1,13 +1,15 @@
-//! The recorder tap: a player endpoint whose "network" is a writer thread's queue. Forwarding
-//! writes a publisher's packets into it like into any player (with the publisher's own
-//! timestamps: its rewriter has seed 0); it joins them into frames (RFC 6184 H.264, VP8,
-//! Opus as is) and queues each for the writer.
+//! The tap: a player endpoint whose "network" is a queue to another thread — a recording's
+//! writer thread, or the RTMP bridge on the control thread (an RTMP player or push of a
+//! browser's stream). Forwarding writes a publisher's packets into it like into any player
+//! (a recorder keeps the publisher's own timestamps: its rewriter has seed 0); it joins them
+//! into frames (RFC 6184 H.264, VP8, Opus and G.711 as they are) and queues each.
 //!
 //! Runs on the worker that owns the publisher; never touches the disk, never blocks.
 //! Invariants: only complete frames leave it; after a frame it could not assemble it asks
 //! for a keyframe and drops pictures until one comes; a full writer queue fails this
-//! recording only (the tap stops, the writer reports it); dropping the tap closes the
-//! recording.
+//! recording only (the tap stops, the writer reports it), while a full bridge queue drops
+//! frames (pictures until the next keyframe, which it asks for) since the bridge's player
+//! jumps to the live edge; dropping the tap closes the recording or the bridge's queue.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,6 +53,21 @@ impl RecorderSpec {
     }
 }
 
+/// What the control thread gives a worker to add a tap for the RTMP bridge.
+pub struct BridgeTapSpec {
+    pub frames: tokio::sync::mpsc::Sender<TapFrame>,
+    pub video: Option<VideoCodec>,
+    pub audio: Option<RecordedAudio>,
+    /// Frames dropped because the bridge's queue was full (read by the bridge).
+    pub dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Where a tap's frames go.
+enum TapSink {
+    Recording(RecorderSpec),
+    Bridge(BridgeTapSpec),
+}
+
 enum Depacketizer {
     H264(H264Depacketizer),
     Vp8(Vp8Depacketizer),
@@ -79,8 +96,9 @@ impl Depacketizer {
 }
 
 pub struct RecorderTap {
-    spec: RecorderSpec,
+    sink: TapSink,
     video: Option<Depacketizer>,
+    audio: Option<RecordedAudio>,
     /// A picture was lost: drop pictures until a keyframe.
     awaiting_keyframe: bool,
     /// Ask the publisher for a keyframe on the next poll.
@@ -93,14 +111,31 @@ pub struct RecorderTap {
 
 impl RecorderTap {
     pub fn new(spec: RecorderSpec, now: Instant) -> Self {
-        let video = match spec.video {
+        let (video, audio) = (spec.video, spec.audio);
+        Self::with_sink(TapSink::Recording(spec), video, audio, now)
+    }
+
+    /// A tap feeding the RTMP bridge.
+    pub fn bridge(spec: BridgeTapSpec, now: Instant) -> Self {
+        let (video, audio) = (spec.video, spec.audio);
+        Self::with_sink(TapSink::Bridge(spec), video, audio, now)
+    }
+
+    fn with_sink(
+        sink: TapSink,
+        video: Option<VideoCodec>,
+        audio: Option<RecordedAudio>,
+        now: Instant,
+    ) -> Self {
+        let video = match video {
             Some(VideoCodec::H264) => Some(Depacketizer::H264(H264Depacketizer::default())),
             Some(VideoCodec::Vp8) => Some(Depacketizer::Vp8(Vp8Depacketizer::default())),
             None => None,
         };
         RecorderTap {
-            spec,
+            sink,
             video,
+            audio,
             awaiting_keyframe: false,
             want_keyframe: false,
             last_request: None,
@@ -111,13 +146,13 @@ impl RecorderTap {
 
     pub fn write_batch(&mut self, writes: impl IntoIterator<Item = (Mid, MediaKind, OutgoingRtp)>) {
         for (_, kind, rtp) in writes {
-            if self.stopped || self.spec.shared.failed.load(Ordering::Relaxed) {
+            if self.stopped || self.sink_failed() {
                 self.stopped = true;
                 return;
             }
             match kind {
                 MediaKind::Audio => {
-                    let payload = match self.spec.audio {
+                    let payload = match self.audio {
                         Some(RecordedAudio::Opus) => FramePayload::Opus(rtp.payload),
                         Some(RecordedAudio::G711(law)) => FramePayload::G711 {
                             law,
@@ -147,7 +182,9 @@ impl RecorderTap {
         while let Some((damaged, keyframe, rtp_ts, payload)) = self.video.as_mut().and_then(Depacketizer::pop)
         {
             if damaged || (self.awaiting_keyframe && !keyframe) {
-                self.spec.shared.frames_damaged.fetch_add(1, Ordering::Relaxed);
+                if let TapSink::Recording(spec) = &self.sink {
+                    spec.shared.frames_damaged.fetch_add(1, Ordering::Relaxed);
+                }
                 self.awaiting_keyframe = true;
                 let due = self
                     .last_request
@@ -169,11 +206,37 @@ impl RecorderTap {
         }
     }
 
+    fn sink_failed(&self) -> bool {
+        match &self.sink {
+            TapSink::Recording(spec) => spec.shared.failed.load(Ordering::Relaxed),
+            TapSink::Bridge(spec) => spec.frames.is_closed(),
+        }
+    }
+
     fn send(&mut self, frame: TapFrame) {
-        if self.spec.queue.frame(self.spec.recording, frame).is_err() {
-            tracing::warn!(recording = %self.spec.recording, "recorder queue full; the recording stops");
-            self.spec.shared.overflowed.store(true, Ordering::Relaxed);
-            self.stopped = true;
+        match &self.sink {
+            TapSink::Recording(spec) => {
+                if spec.queue.frame(spec.recording, frame).is_err() {
+                    tracing::warn!(recording = %spec.recording, "recorder queue full; the recording stops");
+                    spec.shared.overflowed.store(true, Ordering::Relaxed);
+                    self.stopped = true;
+                }
+            }
+            TapSink::Bridge(spec) => {
+                let video = frame.is_video();
+                match spec.frames.try_send(frame) {
+                    Ok(()) => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                        spec.dropped.fetch_add(1, Ordering::Relaxed);
+                        if video {
+                            // The pictures after this one need it: start again at a keyframe.
+                            self.awaiting_keyframe = true;
+                            self.want_keyframe = true;
+                        }
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => self.stopped = true,
+                }
+            }
         }
     }
 
@@ -185,8 +248,10 @@ impl RecorderTap {
 
 impl Drop for RecorderTap {
     fn drop(&mut self) {
-        if !self.spec.queue.close(self.spec.recording) {
-            self.spec.shared.closed.store(true, Ordering::Relaxed);
+        if let TapSink::Recording(spec) = &self.sink {
+            if !spec.queue.close(spec.recording) {
+                spec.shared.closed.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -87,6 +87,8 @@ export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs
       '--media-port', String(mediaPort),
       '--workers', String(workers),
       '--data-dir', dataDir,
+      // Parallel servers cannot all take RTMP's default port: off unless a test asks.
+      ...(extraArgs.includes('--rtmp') ? [] : ['--rtmp', 'off']),
       ...extraArgs,
     ];
   const lines = [];

@@ -1,0 +1,486 @@
+//! One RTMP connection's task: reads bytes into the sans-IO [`ServerConnection`], acts on
+//! its events (an encoder joining its room and publishing, a player playing), writes its
+//! output, pings, and enforces the handshake and idle deadlines.
+//!
+//! Control thread. Invariants: the directory session an encoder or player opened is closed
+//! exactly once when the task ends, whatever ended it (so the room hears `UNPUBLISHED` and
+//! `LEFT`); a refusal reaches the peer as an RTMP `_error` or `onStatus` with the reason
+//! before the connection closes; a peer silent for [`IDLE_DEADLINE`] or stuck in the
+//! handshake for [`HANDSHAKE_DEADLINE`] is dropped.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::feed::Feed;
+use super::path::{self, RtmpTarget, RTMP_PATHS};
+use super::publish::{IngestSink, PublishStep, Publisher};
+use super::sources::{FeedItem, TagKind};
+use super::Bridge;
+use crate::control::hub::lock;
+use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
+use crate::ids::{Login, MediaSessionId, RoomName, SessionId, StreamName};
+use crate::rtmp::limits::{HANDSHAKE_DEADLINE, IDLE_DEADLINE};
+use crate::rtmp::{Amf0Value, ServerConnection, ServerEvent};
+
+/// Bytes read from the socket at once.
+const READ_BYTES: usize = 64 * 1024;
+/// How often a connection pings its peer (players send nothing else to prove they live).
+const PING_INTERVAL: Duration = Duration::from_secs(3);
+/// How long a refused peer is given to read the refusal before the connection closes.
+const LINGER: Duration = Duration::from_secs(2);
+/// Directory messages queued for one RTMP session (it reads them at once).
+const SESSION_MESSAGES_MAX: usize = 256;
+
+/// What the connection is doing.
+struct Publishing {
+    session: SessionId,
+    stream_id: u32,
+    media_session_id: MediaSessionId,
+    stream: StreamName,
+    room: Option<RoomName>,
+    publisher: Publisher,
+}
+
+enum Flow {
+    Continue,
+    /// Flush what is queued and close.
+    Close,
+}
+
+pub async fn run<S>(stream: S, bridge: Arc<Bridge>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut conn = ServerConnection::new();
+    let mut task = Task {
+        bridge,
+        app: None,
+        publishing: None,
+        playing: None,
+        statuses: None,
+    };
+    let started = Instant::now();
+    let mut last_heard = started;
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    'connection: loop {
+        let out = conn.take_output();
+        if !out.is_empty() && writer.write_all(&out).await.is_err() {
+            break;
+        }
+        let deadline = if conn.handshake_done() {
+            last_heard + IDLE_DEADLINE
+        } else {
+            started + HANDSHAKE_DEADLINE
+        };
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                last_heard = Instant::now();
+                let fed = conn.feed(buf.get(..n).unwrap_or_default());
+                while let Some(event) = conn.poll_event() {
+                    if let Flow::Close = task.event(&mut conn, event) {
+                        let _ = writer.write_all(&conn.take_output()).await;
+                        linger(&mut reader, &mut writer).await;
+                        break 'connection;
+                    }
+                }
+                if let Err(error) = fed {
+                    tracing::debug!(%error, "RTMP connection closed on a protocol error");
+                    task.bridge.counters.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = writer.write_all(&conn.take_output()).await;
+                    break;
+                }
+            }
+            item = next_item(&mut task.playing) => match item {
+                Some((stream_id, FeedItem::Tag(tag))) => match tag.kind {
+                    TagKind::Audio => conn.send_audio(stream_id, tag.timestamp_ms, &tag.body),
+                    TagKind::Video => conn.send_video(stream_id, tag.timestamp_ms, &tag.body),
+                    TagKind::Metadata => conn.send_metadata(stream_id, &tag.body),
+                },
+                Some((stream_id, FeedItem::Unpublished)) => {
+                    conn.send_status(stream_id, "status", "NetStream.Play.UnpublishNotify", "The stream was unpublished");
+                }
+                None => {
+                    if let Some((stream_id, _)) = &task.playing {
+                        conn.send_status(*stream_id, "status", "NetStream.Play.Stop", "The stream ended");
+                    }
+                    let _ = writer.write_all(&conn.take_output()).await;
+                    break;
+                }
+            },
+            message = next_status(&mut task.statuses) => {
+                if let Flow::Close = task.status(&mut conn, message) {
+                    let _ = writer.write_all(&conn.take_output()).await;
+                    linger(&mut reader, &mut writer).await;
+                    break;
+                }
+            }
+            _ = ping.tick(), if conn.handshake_done() => {
+                conn.send_ping(started.elapsed().as_millis() as u32);
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                tracing::debug!(handshake = conn.handshake_done(), "RTMP connection idle; closing it");
+                break;
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+    task.end();
+}
+
+/// After a refusal: stop writing, and read (and drop) what the peer still sends for a moment,
+/// so the refusal is read before the close. Closing with the peer's bytes unread would reset
+/// the connection, and an encoder that is busy writing would see the reset and never our
+/// reason.
+async fn linger<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(reader: &mut R, writer: &mut W) {
+    let _ = writer.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = reader.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn next_item(playing: &mut Option<(u32, Feed)>) -> Option<(u32, FeedItem)> {
+    match playing {
+        Some((stream_id, feed)) => feed.next().await.map(|item| (*stream_id, item)),
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_status(statuses: &mut Option<mpsc::Receiver<ServerMessage>>) -> Option<ServerMessage> {
+    match statuses {
+        Some(statuses) => statuses.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+struct Task {
+    bridge: Arc<Bridge>,
+    app: Option<String>,
+    publishing: Option<Publishing>,
+    playing: Option<(u32, Feed)>,
+    /// The directory's messages to this connection's session (an encoder's).
+    statuses: Option<mpsc::Receiver<ServerMessage>>,
+}
+
+impl Task {
+    fn event(&mut self, conn: &mut ServerConnection, event: ServerEvent) -> Flow {
+        match event {
+            ServerEvent::ConnectRequested { app, .. } => {
+                let root = app.split(['/', '?']).next().unwrap_or_default();
+                if root == "room" || root == "live" {
+                    self.app = Some(app);
+                    conn.accept_connect();
+                    Flow::Continue
+                } else {
+                    conn.reject_connect(&format!("Unknown application '{root}': use {RTMP_PATHS}"));
+                    Flow::Close
+                }
+            }
+            ServerEvent::PublishRequested { stream_id, app, name } => {
+                self.publish(conn, stream_id, &app, &name)
+            }
+            ServerEvent::PlayRequested { stream_id, app, name } => self.play(conn, stream_id, &app, &name),
+            ServerEvent::Video {
+                stream_id,
+                timestamp_ms,
+                body,
+            } => self.media(conn, stream_id, timestamp_ms, &body, true),
+            ServerEvent::Audio {
+                stream_id,
+                timestamp_ms,
+                body,
+            } => self.media(conn, stream_id, timestamp_ms, &body, false),
+            ServerEvent::Metadata { stream_id, values } => {
+                self.metadata(stream_id, &values);
+                Flow::Continue
+            }
+            ServerEvent::StreamClosed { stream_id } => {
+                let publishing = self.publishing.as_ref().is_some_and(|p| p.stream_id == stream_id);
+                let playing = self.playing.as_ref().is_some_and(|(id, _)| *id == stream_id);
+                if publishing || playing {
+                    Flow::Close
+                } else {
+                    Flow::Continue
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, conn: &mut ServerConnection, stream_id: u32, app: &str, name: &str) -> Flow {
+        if self.publishing.is_some() || self.playing.is_some() {
+            conn.reject_publish(stream_id, "This connection already publishes or plays");
+            return Flow::Close;
+        }
+        let path = match path::parse(app, name) {
+            Ok(path) => path,
+            Err(error) => {
+                conn.reject_publish(stream_id, &error.to_string());
+                return Flow::Close;
+            }
+        };
+        let (login, room, stream) = match &path.target {
+            RtmpTarget::Room { room, name } => (
+                Login::new(name.clone()),
+                Some(RoomName::new(room.clone())),
+                StreamName::new(format!("{room}-{name}-rtmp-h264")),
+            ),
+            RtmpTarget::Live { name } => (
+                Login::new(format!("rtmp-{}", self.bridge.next_id())),
+                None,
+                StreamName::new(name.clone()),
+            ),
+        };
+        let (outbox, statuses) = mpsc::channel(SESSION_MESSAGES_MAX);
+        let mut hub = lock(&self.bridge.hub);
+        let session = hub.open_bridge_session(login, outbox);
+        if let Some(room) = &room {
+            if let Err(error) = hub.with_directory(|d| d.join_bridge(session, room)) {
+                hub.close_session(session);
+                drop(hub);
+                conn.reject_publish(stream_id, &error.to_string());
+                return Flow::Close;
+            }
+        }
+        drop(hub);
+        let token = self.bridge.lock_sources().start(stream.as_str());
+        let config = &self.bridge.config;
+        let publisher = Publisher::new(
+            stream.as_str().to_owned(),
+            token,
+            config.rtmp_bframes,
+            config.rtmp_opus_bps(),
+        );
+        tracing::info!(stream = %stream, room = ?room.as_ref().map(RoomName::as_str), "RTMP encoder publishing");
+        self.publishing = Some(Publishing {
+            session,
+            stream_id,
+            media_session_id: MediaSessionId::new(uuid::Uuid::new_v4().to_string()),
+            stream,
+            room,
+            publisher,
+        });
+        self.statuses = Some(statuses);
+        conn.accept_publish(stream_id);
+        Flow::Continue
+    }
+
+    fn play(&mut self, conn: &mut ServerConnection, stream_id: u32, app: &str, name: &str) -> Flow {
+        if self.publishing.is_some() || self.playing.is_some() {
+            conn.reject_play(stream_id, "This connection already publishes or plays");
+            return Flow::Close;
+        }
+        let path = match path::parse(app, name) {
+            Ok(path) => path,
+            Err(error) => {
+                conn.reject_play(stream_id, &error.to_string());
+                return Flow::Close;
+            }
+        };
+        let opened = match &path.target {
+            RtmpTarget::Room { room, name } => {
+                Feed::open(&self.bridge, Some(&RoomName::new(room.clone())), name)
+            }
+            RtmpTarget::Live { name } => Feed::open(&self.bridge, None, name),
+        };
+        match opened {
+            Ok((feed, stream)) => {
+                tracing::info!(stream = %stream, "RTMP player playing");
+                conn.accept_play(stream_id);
+                self.playing = Some((stream_id, feed));
+                Flow::Continue
+            }
+            Err(error) => {
+                conn.reject_play(stream_id, &error.to_string());
+                Flow::Close
+            }
+        }
+    }
+
+    fn media(
+        &mut self,
+        conn: &mut ServerConnection,
+        stream_id: u32,
+        timestamp_ms: u32,
+        body: &[u8],
+        video: bool,
+    ) -> Flow {
+        let Some(publishing) = self.publishing.as_mut().filter(|p| p.stream_id == stream_id) else {
+            return Flow::Continue;
+        };
+        let bridge = self.bridge.clone();
+        for _ in 0..2 {
+            let step = {
+                let mut sources = bridge.lock_sources();
+                if video {
+                    publishing.publisher.video(&mut sources, timestamp_ms, body)
+                } else {
+                    publishing.publisher.audio(&mut sources, timestamp_ms, body)
+                }
+            };
+            let tracks = match step {
+                Ok(PublishStep::Nothing) => return Flow::Continue,
+                Ok(PublishStep::Ready(tracks)) => tracks,
+                Err(error) => {
+                    tracing::info!(stream = %publishing.stream, %error, "RTMP publish refused");
+                    if error == super::publish::PublishError::BFrames {
+                        bridge
+                            .counters
+                            .bframe_refusals
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    conn.send_status(
+                        stream_id,
+                        "error",
+                        "NetStream.Publish.Rejected",
+                        &error.to_string(),
+                    );
+                    return Flow::Close;
+                }
+            };
+            tracing::debug!(stream = %publishing.stream, ?tracks, "RTMP encoder's first keyframe: publishing");
+            let mut hub = lock(&bridge.hub);
+            let started = hub.with_directory(|d| {
+                d.publish_ingest(
+                    publishing.session,
+                    &publishing.media_session_id,
+                    &publishing.stream,
+                    publishing.room.as_ref(),
+                    *tracks,
+                    Instant::now(),
+                )
+            });
+            let started = match started {
+                Ok(started) => started,
+                Err(error) => {
+                    drop(hub);
+                    conn.send_status(
+                        stream_id,
+                        "error",
+                        "NetStream.Publish.Rejected",
+                        &error.to_string(),
+                    );
+                    return Flow::Close;
+                }
+            };
+            let Some(worker) = hub.workers().get(started.worker.0).cloned() else {
+                return Flow::Close;
+            };
+            drop(hub);
+            let sink = IngestSink {
+                worker,
+                peer: started.peer,
+                dropped: Arc::new(AtomicU64::new(0)),
+            };
+            if let Err(error) = publishing.publisher.attach(sink) {
+                conn.send_status(
+                    stream_id,
+                    "error",
+                    "NetStream.Publish.Rejected",
+                    &error.to_string(),
+                );
+                return Flow::Close;
+            }
+            // Feed the tag that made it ready again, now that it has somewhere to go.
+        }
+        Flow::Continue
+    }
+
+    fn metadata(&mut self, stream_id: u32, values: &[Amf0Value]) {
+        let Some(publishing) = self.publishing.as_mut().filter(|p| p.stream_id == stream_id) else {
+            return;
+        };
+        let Some(properties) = values
+            .iter()
+            .find(|v| matches!(v, Amf0Value::Object(_) | Amf0Value::EcmaArray(_)))
+        else {
+            return;
+        };
+        if properties.object_get("videocodecid").is_some() {
+            publishing.publisher.expect_video();
+        }
+        let number = |key: &str| properties.object_get(key).and_then(Amf0Value::as_number);
+        if let Some(codec) = number("audiocodecid") {
+            let stereo = matches!(properties.object_get("stereo"), Some(Amf0Value::Boolean(true)));
+            let rate = number("audiosamplerate").unwrap_or(0.0);
+            if (0.0..=15.0).contains(&codec) && (0.0..=192_000.0).contains(&rate) {
+                publishing
+                    .publisher
+                    .expect_audio(codec as u8, stereo, rate as u32);
+            }
+        }
+        let mut body = Vec::new();
+        crate::rtmp::amf0::encode(&Amf0Value::String("onMetaData".into()), &mut body);
+        crate::rtmp::amf0::encode(properties, &mut body);
+        let tag = super::sources::FlvTag {
+            kind: TagKind::Metadata,
+            timestamp_ms: 0,
+            body: Arc::from(body),
+            keyframe: false,
+        };
+        let token = publishing.publisher.token();
+        self.bridge
+            .lock_sources()
+            .metadata(publishing.stream.as_str(), token, tag);
+    }
+
+    fn status(&mut self, conn: &mut ServerConnection, message: Option<ServerMessage>) -> Flow {
+        let Some(message) = message else {
+            // The directory dropped the session: a newer connection took it over.
+            if let Some(publishing) = &self.publishing {
+                conn.send_status(
+                    publishing.stream_id,
+                    "error",
+                    "NetStream.Publish.BadName",
+                    "Taken over by a newer connection",
+                );
+            }
+            self.statuses = None;
+            return Flow::Close;
+        };
+        match message {
+            ServerMessage::StreamStatus {
+                status: StreamStatus::Failed | StreamStatus::Unpublished,
+                info,
+                ..
+            } => {
+                if let Some(publishing) = &self.publishing {
+                    let reason = info.unwrap_or_else(|| "The stream was stopped".to_owned());
+                    conn.send_status(
+                        publishing.stream_id,
+                        "error",
+                        "NetStream.Publish.Rejected",
+                        &reason,
+                    );
+                }
+                Flow::Close
+            }
+            _ => Flow::Continue,
+        }
+    }
+
+    fn end(&mut self) {
+        self.playing = None;
+        if let Some(publishing) = self.publishing.take() {
+            let token = publishing.publisher.token();
+            self.bridge.lock_sources().stop(publishing.stream.as_str(), token);
+            tracing::info!(stream = %publishing.stream, "RTMP encoder stopped");
+            lock(&self.bridge.hub).close_session(publishing.session);
+        }
+    }
+}
