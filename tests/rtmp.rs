@@ -146,6 +146,16 @@ async fn an_encoder_publishes_into_a_room_and_leaves_it(io: Io) {
         video(VideoCodec::H264, 106),
         audio(AudioCodec::Opus, 111),
     );
+    // The encoder's keyframe interval (x264 -g 30 at 30 fps) is in /health.
+    let (_, _, health) = server.http("GET", "/health", &[], b"").await;
+    let health: serde_json::Value = serde_json::from_slice(&health).expect("JSON");
+    let interval = health["rtmp"]["publishers"][0]["keyframe_interval_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a keyframe interval in {health}"));
+    assert!(
+        (900..=1100).contains(&interval),
+        "keyframe interval {interval} ms"
+    );
     let stderr = stop(encoder);
     alice
         .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Unpublished { .. }))
@@ -579,5 +589,45 @@ async fn an_encoder_takes_no_browsers_login_and_no_place_in_a_full_room() {
     let (ok, stderr) = ffmpeg_publish_briefly(&format!("rtmp://{rtmp}/nowhere/x"));
     assert!(!ok);
     assert!(stderr.contains("Unknown application 'nowhere'"), "{stderr}");
+    server.assert_alive_without_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_encoder_leaves_within_the_idle_deadline() {
+    let (mut server, rtmp) = start();
+    let room = unique("rtmp");
+    let alice = server.connect("alice").await;
+    alice.join(&room).await.expect("alice joins");
+    let encoder = ffmpeg_publish(
+        &format!("rtmp://{rtmp}/room/{room}/enc"),
+        X264_NO_BFRAMES,
+        AAC_44K,
+    );
+    alice
+        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
+        .await
+        .expect("published");
+    // Stopped, not killed: its connection stays open and says nothing.
+    let frozen = Command::new("kill")
+        .args(["-STOP", &encoder.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(frozen.success());
+    let since = Instant::now();
+    alice
+        .wait_room_event(&room, Duration::from_secs(15), |k| {
+            matches!(k, RoomEventKind::Left(_))
+        })
+        .await
+        .expect("the silent encoder leaves");
+    let waited = since.elapsed();
+    assert!(
+        waited <= Duration::from_secs(12),
+        "dropped within the 10 s idle deadline: {waited:?}"
+    );
+    let _ = Command::new("kill")
+        .args(["-CONT", &encoder.id().to_string()])
+        .status();
+    stop(encoder);
     server.assert_alive_without_panics();
 }

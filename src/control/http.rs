@@ -74,6 +74,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "rooms": counts.rooms,
         "published": counts.published,
         "peers": counts.peers,
+        "rtmp": state.bridge.health(),
     });
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

@@ -40,6 +40,8 @@ mod chunk_tests;
 mod handshake_tests;
 #[cfg(test)]
 mod server_client_tests;
+#[cfg(test)]
+mod server_tests;
 
 pub use amf0::Amf0Value;
 pub use chunk::{ChunkReader, RtmpMessage};

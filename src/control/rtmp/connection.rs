@@ -45,6 +45,18 @@ struct Publishing {
     publisher: Publisher,
 }
 
+impl Publishing {
+    /// Keep `/health`'s view of the encoder's keyframe interval and B-frames current.
+    fn note_keyframes(&self, bridge: &Bridge) {
+        let (interval, bframes) = (self.publisher.keyframe_interval_ms, self.publisher.bframes_seen);
+        let mut publishers = bridge.lock_publishers();
+        if let Some(info) = publishers.get_mut(self.stream.as_str()) {
+            info.keyframe_interval_ms = interval;
+            info.bframes = bframes;
+        }
+    }
+}
+
 enum Flow {
     Continue,
     /// Flush what is queued and close.
@@ -334,7 +346,12 @@ impl Task {
                 }
             };
             let tracks = match step {
-                Ok(PublishStep::Nothing) => return Flow::Continue,
+                Ok(PublishStep::Nothing) => {
+                    if video {
+                        publishing.note_keyframes(&bridge);
+                    }
+                    return Flow::Continue;
+                }
                 Ok(PublishStep::Ready(tracks)) => tracks,
                 Err(error) => {
                     tracing::info!(stream = %publishing.stream, %error, "RTMP publish refused");
@@ -354,6 +371,8 @@ impl Task {
                 }
             };
             tracing::debug!(stream = %publishing.stream, ?tracks, "RTMP encoder's first keyframe: publishing");
+            let video = tracks.video.as_ref().map(|t| format!("{} {}", t.name, t.fmtp));
+            let audio = tracks.audio.as_ref().map(|t| t.name.clone());
             let mut hub = lock(&bridge.hub);
             let started = hub.with_directory(|d| {
                 d.publish_ingest(
@@ -396,6 +415,16 @@ impl Task {
                 );
                 return Flow::Close;
             }
+            let info = super::RtmpPublisherInfo {
+                stream: publishing.stream.as_str().to_owned(),
+                room: publishing.room.as_ref().map(|r| r.as_str().to_owned()),
+                video,
+                audio,
+                keyframe_interval_ms: None,
+                bframes: 0,
+                publisher: publishing.publisher.token(),
+            };
+            bridge.lock_publishers().insert(info.stream.clone(), info);
             // Feed the tag that made it ready again, now that it has somewhere to go.
         }
         Flow::Continue
@@ -479,6 +508,16 @@ impl Task {
         if let Some(publishing) = self.publishing.take() {
             let token = publishing.publisher.token();
             self.bridge.lock_sources().stop(publishing.stream.as_str(), token);
+            if publishing.publisher.published() {
+                // A newer connection that took the name over has put its own entry there.
+                let mut publishers = self.bridge.lock_publishers();
+                let ours = publishers
+                    .get(publishing.stream.as_str())
+                    .is_some_and(|info| info.publisher == token);
+                if ours {
+                    publishers.remove(publishing.stream.as_str());
+                }
+            }
             tracing::info!(stream = %publishing.stream, "RTMP encoder stopped");
             lock(&self.bridge.hub).close_session(publishing.session);
         }

@@ -18,7 +18,7 @@ mod publish;
 pub mod push;
 pub mod sources;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,8 +41,25 @@ pub struct RtmpCounters {
     pub bframe_refusals: AtomicU64,
 }
 
+/// What `/health` shows of one RTMP encoder: browsers' keyframe requests cannot reach it, so
+/// its own keyframe interval is how long a player that lost a packet waits.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RtmpPublisherInfo {
+    pub stream: String,
+    pub room: Option<String>,
+    pub video: Option<String>,
+    pub audio: Option<String>,
+    pub keyframe_interval_ms: Option<u32>,
+    pub bframes: u64,
+    /// Which connection's entry this is (a takeover replaces it).
+    #[serde(skip)]
+    pub publisher: sources::PublisherToken,
+}
+
 pub struct Bridge {
     pub hub: SharedHub,
+    /// The encoders publishing now, by stream name.
+    pub publishers: Mutex<BTreeMap<String, RtmpPublisherInfo>>,
     pub config: Arc<Config>,
     pub sources: Mutex<sources::Sources>,
     pub pushes: Mutex<push::Pushes>,
@@ -56,6 +73,7 @@ impl Bridge {
         Arc::new(Bridge {
             hub,
             config,
+            publishers: Mutex::new(BTreeMap::new()),
             sources: Mutex::new(sources::Sources::default()),
             pushes: Mutex::new(push::Pushes::default()),
             per_ip: Mutex::new(HashMap::new()),
@@ -74,6 +92,24 @@ impl Bridge {
 
     pub fn lock_pushes(&self) -> MutexGuard<'_, push::Pushes> {
         self.pushes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn lock_publishers(&self) -> MutexGuard<'_, BTreeMap<String, RtmpPublisherInfo>> {
+        self.publishers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bridge in `/health`: its counters, the encoders publishing, the pushes.
+    pub fn health(&self) -> serde_json::Value {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let publishers: Vec<RtmpPublisherInfo> = self.lock_publishers().values().cloned().collect();
+        serde_json::json!({
+            "connections": load(&self.counters.connections),
+            "refused_connections": load(&self.counters.refused_connections),
+            "protocol_errors": load(&self.counters.protocol_errors),
+            "bframe_refusals": load(&self.counters.bframe_refusals),
+            "publishers": publishers,
+            "pushes": self.lock_pushes().find_all().len(),
+        })
     }
 
     /// Count a new connection from `ip`, or refuse it (too many in all or from there).
