@@ -44,6 +44,34 @@ mod server_client_tests;
 mod server_tests;
 
 pub use amf0::Amf0Value;
+
+/// An audio (`video: false`) or video message as chunks at `chunk_size`, exactly as a
+/// [`ServerConnection`] would send it on `stream_id`: one serialization serves every player
+/// of a stream that plays at that chunk size (see [`ServerConnection::plays_at`]).
+pub fn media_wire(
+    video: bool,
+    stream_id: u32,
+    timestamp_ms: u32,
+    body: &[u8],
+    chunk_size: u32,
+) -> Option<Vec<u8>> {
+    let mut writer = ChunkWriter::new();
+    writer.set_chunk_size(chunk_size);
+    let (csid, type_id) = if video {
+        (message::CSID_VIDEO, message::VIDEO)
+    } else {
+        (message::CSID_AUDIO, message::AUDIO)
+    };
+    let header = MessageHeader {
+        csid,
+        timestamp: timestamp_ms,
+        type_id,
+        stream_id,
+    };
+    let mut out = Vec::with_capacity(body.len() + 16 + body.len() / chunk_size.max(1) as usize);
+    writer.write(header, body, &mut out).ok()?;
+    Some(out)
+}
 pub use chunk::{ChunkReader, RtmpMessage};
 pub use chunk_writer::{ChunkWriter, MessageHeader};
 pub use client::{ClientConnection, ClientEvent};

@@ -235,6 +235,12 @@ impl ServerConnection {
         self.send_raw(message::CSID_COMMAND, message::COMMAND_AMF0, stream_id, 0, &body);
     }
 
+    /// Whether audio and video for `stream_id` may go out as [`media_wire`] bytes made for
+    /// every player alike: the stream plays and we send at `chunk_size`.
+    pub fn plays_at(&self, stream_id: u32, chunk_size: u32) -> bool {
+        self.streams.is_playing(stream_id) && self.transport.our_chunk_size() == chunk_size
+    }
+
     /// Sends an audio message to a playing stream (dropped otherwise).
     pub fn send_audio(&mut self, stream_id: u32, timestamp_ms: u32, body: &[u8]) {
         if self.streams.is_playing(stream_id) {

@@ -117,6 +117,11 @@ impl Transport {
     }
 
     /// Announces and starts using our chunk size.
+    /// The chunk size we send with.
+    pub(super) fn our_chunk_size(&self) -> u32 {
+        self.writer.chunk_size()
+    }
+
     pub(super) fn set_our_chunk_size(&mut self, size: u32) {
         self.send_control(message::SET_CHUNK_SIZE, &message::set_chunk_size(size));
         self.writer.set_chunk_size(size);

@@ -185,6 +185,14 @@ impl Directory {
         })
     }
 
+    /// Whether anything on a worker takes the stream's packets (a player, a tap, a recording):
+    /// without one, an encoder's audio need not be transcoded.
+    pub fn has_listeners(&self, name: &StreamName) -> bool {
+        self.published
+            .get(name)
+            .is_some_and(|p| !p.players.is_empty() || p.recording.is_some())
+    }
+
     pub fn is_published(&self, name: &StreamName) -> bool {
         self.published.contains_key(name)
     }

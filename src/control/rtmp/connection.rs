@@ -18,16 +18,30 @@ use tokio::sync::mpsc;
 use super::feed::Feed;
 use super::path::{self, RtmpTarget, RTMP_PATHS};
 use super::publish::{IngestSink, PublishStep, Publisher};
-use super::sources::{FeedItem, TagKind};
+use super::sources::{FeedItem, TagKind, WIRE_STREAM_ID};
 use super::Bridge;
 use crate::control::hub::lock;
 use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
 use crate::ids::{Login, MediaSessionId, RoomName, SessionId, StreamName};
-use crate::rtmp::limits::{HANDSHAKE_DEADLINE, IDLE_DEADLINE};
+use crate::rtmp::limits::{HANDSHAKE_DEADLINE, IDLE_DEADLINE, OUR_CHUNK_BYTES};
 use crate::rtmp::{Amf0Value, ServerConnection, ServerEvent};
 
-/// Bytes read from the socket at once.
-const READ_BYTES: usize = 64 * 1024;
+/// Bytes read from the socket at once by an encoder's connection (a few of its chunks).
+const READ_BYTES: usize = 32 * 1024;
+/// Bytes read at once before a connection publishes: players send acknowledgements and pongs.
+const READ_BYTES_SMALL: usize = 2 * 1024;
+/// How long an encoder's tags wait before going to its RTMP players together: the audio and
+/// video tags of this window share one wake-up and one write per player, about halving the
+/// system calls of a stream with many players. RTMP players are this much later at most
+/// (WebRTC players and recordings are not delayed: their packets go to the worker at once).
+const PLAYER_FLUSH_INTERVAL: Duration = Duration::from_millis(30);
+/// Feed items a player writes in one go when several are ready.
+const WRITE_BATCH_ITEMS_MAX: usize = 64;
+/// Bytes a player's write gathers at most.
+const WRITE_BATCH_BYTES_MAX: usize = 32 * 1024;
+/// A write buffer larger than this (a keyframe) is given back after the write: a player's
+/// usual tags are a few KiB.
+const OUT_BYTES_KEPT: usize = 16 * 1024;
 /// How often a connection pings its peer (players send nothing else to prove they live).
 const PING_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a refused peer is given to read the refusal before the connection closes.
@@ -78,25 +92,47 @@ where
     };
     let started = Instant::now();
     let mut last_heard = started;
-    let mut buf = vec![0u8; READ_BYTES];
+    let mut buf = vec![0u8; READ_BYTES_SMALL];
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
+    // One timer for the deadline, moved only when the deadline moves (not made anew for every
+    // message a player is sent).
+    let mut armed = started + HANDSHAKE_DEADLINE;
+    let idle = tokio::time::sleep_until(armed.into());
+    tokio::pin!(idle);
+    // An encoder's tags reach its RTMP players on this timer (see `PLAYER_FLUSH_INTERVAL`).
+    let flush = tokio::time::sleep(PLAYER_FLUSH_INTERVAL);
+    tokio::pin!(flush);
+    let mut flush_armed = false;
+    // What goes out next: the connection's own output, then shared wire bytes, in order.
+    let mut out: Vec<u8> = Vec::new();
     'connection: loop {
-        let out = conn.take_output();
+        out.append(&mut conn.take_output());
         if !out.is_empty() && writer.write_all(&out).await.is_err() {
             break;
+        }
+        out.clear();
+        if out.capacity() > OUT_BYTES_KEPT {
+            out = Vec::new();
         }
         let deadline = if conn.handshake_done() {
             last_heard + IDLE_DEADLINE
         } else {
             started + HANDSHAKE_DEADLINE
         };
+        if deadline != armed {
+            armed = deadline;
+            idle.as_mut().reset(deadline.into());
+        }
         tokio::select! {
             read = reader.read(&mut buf) => {
                 let n = match read {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                if task.publishing.is_some() && buf.len() < READ_BYTES {
+                    buf.resize(READ_BYTES, 0);
+                }
                 last_heard = Instant::now();
                 let fed = conn.feed(buf.get(..n).unwrap_or_default());
                 while let Some(event) = conn.poll_event() {
@@ -106,6 +142,10 @@ where
                         break 'connection;
                     }
                 }
+                if !flush_armed && task.has_pending_tags() {
+                    flush_armed = true;
+                    flush.as_mut().reset(tokio::time::Instant::now() + PLAYER_FLUSH_INTERVAL);
+                }
                 if let Err(error) = fed {
                     tracing::debug!(%error, "RTMP connection closed on a protocol error");
                     task.bridge.counters.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -114,13 +154,20 @@ where
                 }
             }
             item = next_item(&mut task.playing) => match item {
-                Some((stream_id, FeedItem::Tag(tag))) => match tag.kind {
-                    TagKind::Audio => conn.send_audio(stream_id, tag.timestamp_ms, &tag.body),
-                    TagKind::Video => conn.send_video(stream_id, tag.timestamp_ms, &tag.body),
-                    TagKind::Metadata => conn.send_metadata(stream_id, &tag.body),
-                },
-                Some((stream_id, FeedItem::Unpublished)) => {
-                    conn.send_status(stream_id, "status", "NetStream.Play.UnpublishNotify", "The stream was unpublished");
+                Some((stream_id, item)) => {
+                    send_item(&mut conn, &mut out, stream_id, item);
+                    // Whatever else is ready goes in the same write. (Waiting a few ms for the
+                    // next tag to share a write was measured: its timers cost more than the
+                    // system calls saved.)
+                    for _ in 1..WRITE_BATCH_ITEMS_MAX {
+                        if out.len() >= WRITE_BATCH_BYTES_MAX {
+                            break;
+                        }
+                        let Some(item) = task.playing.as_mut().and_then(|(_, feed)| feed.try_next()) else {
+                            break;
+                        };
+                        send_item(&mut conn, &mut out, stream_id, item);
+                    }
                 }
                 None => {
                     if let Some((stream_id, _)) = &task.playing {
@@ -140,7 +187,11 @@ where
             _ = ping.tick(), if conn.handshake_done() => {
                 conn.send_ping(started.elapsed().as_millis() as u32);
             }
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            _ = &mut flush, if flush_armed => {
+                flush_armed = false;
+                task.flush_tags();
+            }
+            _ = &mut idle => {
                 tracing::debug!(handshake = conn.handshake_done(), "RTMP connection idle; closing it");
                 break;
             }
@@ -165,6 +216,38 @@ async fn linger<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(reader: &mut R, wri
         }
     })
     .await;
+}
+
+/// Queue one feed item for the player: audio and video as the source's shared wire bytes
+/// where the player plays at the chunk size they were made for, else through the connection.
+fn send_item(conn: &mut ServerConnection, out: &mut Vec<u8>, stream_id: u32, item: FeedItem) {
+    match item {
+        FeedItem::Tag(tag) => {
+            let shared = tag
+                .wire
+                .as_ref()
+                .filter(|_| stream_id == WIRE_STREAM_ID && conn.plays_at(stream_id, OUR_CHUNK_BYTES));
+            if let Some(wire) = shared {
+                out.append(&mut conn.take_output());
+                out.extend_from_slice(wire);
+                return;
+            }
+            match tag.kind {
+                TagKind::Audio => conn.send_audio(stream_id, tag.timestamp_ms, &tag.body),
+                TagKind::Video => conn.send_video(stream_id, tag.timestamp_ms, &tag.body),
+                TagKind::Metadata => conn.send_metadata(stream_id, &tag.body),
+            }
+        }
+        FeedItem::Unpublished => {
+            conn.send_status(
+                stream_id,
+                "status",
+                "NetStream.Play.UnpublishNotify",
+                "The stream was unpublished",
+            );
+        }
+    }
+    out.append(&mut conn.take_output());
 }
 
 async fn next_item(playing: &mut Option<(u32, Feed)>) -> Option<(u32, FeedItem)> {
@@ -336,6 +419,10 @@ impl Task {
             return Flow::Continue;
         };
         let bridge = self.bridge.clone();
+        if !video && publishing.publisher.published() {
+            let listeners = lock(&bridge.hub).directory().has_listeners(&publishing.stream);
+            publishing.publisher.set_transcode_audio(listeners);
+        }
         for _ in 0..2 {
             let step = {
                 let mut sources = bridge.lock_sources();
@@ -456,12 +543,7 @@ impl Task {
         let mut body = Vec::new();
         crate::rtmp::amf0::encode(&Amf0Value::String("onMetaData".into()), &mut body);
         crate::rtmp::amf0::encode(properties, &mut body);
-        let tag = super::sources::FlvTag {
-            kind: TagKind::Metadata,
-            timestamp_ms: 0,
-            body: Arc::from(body),
-            keyframe: false,
-        };
+        let tag = super::sources::FlvTag::new(TagKind::Metadata, 0, Arc::from(body), false);
         let token = publishing.publisher.token();
         self.bridge
             .lock_sources()
@@ -500,6 +582,21 @@ impl Task {
                 Flow::Close
             }
             _ => Flow::Continue,
+        }
+    }
+
+    fn has_pending_tags(&self) -> bool {
+        self.publishing
+            .as_ref()
+            .is_some_and(|p| self.bridge.lock_sources().has_pending(p.stream.as_str()))
+    }
+
+    fn flush_tags(&mut self) {
+        if let Some(publishing) = &self.publishing {
+            let token = publishing.publisher.token();
+            self.bridge
+                .lock_sources()
+                .flush(publishing.stream.as_str(), token);
         }
     }
 

@@ -118,6 +118,14 @@ impl Feed {
         }
     }
 
+    /// An item that is ready now, without waiting (to batch a player's writes).
+    pub fn try_next(&mut self) -> Option<FeedItem> {
+        match self {
+            Feed::Rtmp { queue, .. } => queue.try_recv().ok(),
+            Feed::Tap(tap) => tap.ready.pop_front(),
+        }
+    }
+
     /// The next item for the player; `None` when the stream cannot feed it any more.
     pub async fn next(&mut self) -> Option<FeedItem> {
         match self {
@@ -291,12 +299,12 @@ impl TapFeed {
             self.ready.clear(); // far behind: start again from the next keyframe
             self.started = false;
         }
-        self.ready.push_back(FeedItem::Tag(FlvTag {
+        self.ready.push_back(FeedItem::Tag(FlvTag::new(
             kind,
             timestamp_ms,
-            body: Arc::from(body),
+            Arc::from(body),
             keyframe,
-        }));
+        )));
     }
 }
 

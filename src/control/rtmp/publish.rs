@@ -113,6 +113,8 @@ pub struct Publisher {
     g711_seq: u64,
     to_opus: Option<ToOpusThread>,
     last_keyframe_ms: Option<u32>,
+    /// Something in the room takes the audio (a WebRTC player, a recording): transcode it.
+    transcode_audio: bool,
     /// The encoder's keyframe interval, as measured (ms).
     pub keyframe_interval_ms: Option<u32>,
     pub bframes_seen: u64,
@@ -137,6 +139,7 @@ impl Publisher {
             g711_seq: 1,
             to_opus: None,
             last_keyframe_ms: None,
+            transcode_audio: true,
             keyframe_interval_ms: None,
             bframes_seen: 0,
         }
@@ -144,6 +147,12 @@ impl Publisher {
 
     pub fn token(&self) -> PublisherToken {
         self.token
+    }
+
+    /// Whether AAC and MP3 are transcoded to Opus now: only while something takes the
+    /// stream's audio (RTMP players get the encoder's own tags either way).
+    pub fn set_transcode_audio(&mut self, on: bool) {
+        self.transcode_audio = on;
     }
 
     /// `onMetaData` said the stream has video.
@@ -242,12 +251,7 @@ impl Publisher {
             flv::FlvError::Unsupported(reason) => PublishError::Unsupported(reason),
             other => PublishError::Invalid(format!("video tag: {other}")),
         })?;
-        let flv_tag = |keyframe: bool| FlvTag {
-            kind: TagKind::Video,
-            timestamp_ms,
-            body: Arc::from(body),
-            keyframe,
-        };
+        let flv_tag = |keyframe: bool| FlvTag::new(TagKind::Video, timestamp_ms, Arc::from(body), keyframe);
         match tag {
             VideoTag::Info | VideoTag::AvcEndOfSequence => Ok(PublishStep::Nothing),
             VideoTag::AvcSequenceHeader(config) => {
@@ -328,12 +332,7 @@ impl Publisher {
             flv::FlvError::Unsupported(reason) => PublishError::Unsupported(reason),
             other => PublishError::Invalid(format!("audio tag: {other}")),
         })?;
-        let flv_tag = FlvTag {
-            kind: TagKind::Audio,
-            timestamp_ms,
-            body: Arc::from(body),
-            keyframe: false,
-        };
+        let flv_tag = FlvTag::new(TagKind::Audio, timestamp_ms, Arc::from(body), false);
         match tag {
             AudioTag::AacSequenceHeader(config) => {
                 let format =
@@ -351,7 +350,7 @@ impl Publisher {
                 if !matches!(self.audio, Some(AudioFormat::Aac(_))) {
                     return Ok(PublishStep::Nothing); // no AudioSpecificConfig yet
                 }
-                if let Some(thread) = &self.to_opus {
+                if let Some(thread) = self.to_opus.as_ref().filter(|_| self.transcode_audio) {
                     thread.push(frame, timestamp_ms);
                 }
             }
@@ -359,7 +358,7 @@ impl Publisher {
                 if self.audio.is_none() {
                     self.audio = Some(AudioFormat::mp3(body));
                 }
-                if let Some(thread) = &self.to_opus {
+                if let Some(thread) = self.to_opus.as_ref().filter(|_| self.transcode_audio) {
                     thread.push(data, timestamp_ms);
                 }
             }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::rtmp::limits::OUR_CHUNK_BYTES;
+
 /// FLV bytes of one stream's cached group of pictures (audio included).
 pub const FLV_GOP_CACHE_BYTES_MAX: usize = 4 << 20;
 /// Tags queued for one RTMP player or push: about three seconds of 30 fps video and its
@@ -35,6 +37,41 @@ pub struct FlvTag {
     pub body: Arc<[u8]>,
     /// A video keyframe (a player can start here).
     pub keyframe: bool,
+    /// The tag as chunks on [`WIRE_STREAM_ID`] at [`OUR_CHUNK_BYTES`], made once by the source
+    /// for all its players (audio and video only).
+    pub wire: Option<Arc<[u8]>>,
+}
+
+/// The message stream a player's first `createStream` gets: the one the shared wire bytes are
+/// made for (a player on another stream id gets its own serialization).
+pub const WIRE_STREAM_ID: u32 = 1;
+
+impl FlvTag {
+    pub fn new(kind: TagKind, timestamp_ms: u32, body: Arc<[u8]>, keyframe: bool) -> Self {
+        FlvTag {
+            kind,
+            timestamp_ms,
+            body,
+            keyframe,
+            wire: None,
+        }
+    }
+
+    /// Add the shared wire bytes, if the tag is media.
+    fn with_wire(mut self) -> Self {
+        if self.wire.is_none() && self.kind != TagKind::Metadata {
+            let video = self.kind == TagKind::Video;
+            self.wire = crate::rtmp::media_wire(
+                video,
+                WIRE_STREAM_ID,
+                self.timestamp_ms,
+                &self.body,
+                OUR_CHUNK_BYTES,
+            )
+            .map(Arc::from);
+        }
+        self
+    }
 }
 
 /// What a player's queue carries.
@@ -49,6 +86,8 @@ struct Subscriber {
     queue: mpsc::Sender<FeedItem>,
     /// Skipping to the next keyframe.
     lagging: bool,
+    /// Tags up to this sequence number came with the subscription (from the cache).
+    primed_through: u64,
 }
 
 #[derive(Default)]
@@ -61,11 +100,22 @@ struct Source {
     gop_bytes: usize,
     gop_valid: bool,
     subscribers: Vec<Subscriber>,
+    /// Tags not yet sent to the players, with their sequence numbers (see [`Sources::flush`]).
+    pending: Vec<(u64, FlvTag)>,
+    next_seq: u64,
 }
 
 impl Source {
-    fn fan_out(&mut self, tag: &FlvTag) {
+    fn queue(&mut self, tag: FlvTag) {
+        self.next_seq += 1;
+        self.pending.push((self.next_seq, tag));
+    }
+
+    fn fan_out(&mut self, seq: u64, tag: &FlvTag) {
         self.subscribers.retain_mut(|subscriber| {
+            if seq <= subscriber.primed_through {
+                return true;
+            }
             if subscriber.lagging {
                 if !tag.keyframe {
                     return !subscriber.queue.is_closed();
@@ -147,11 +197,12 @@ impl Sources {
         let Some(source) = self.source_of(name, token) else {
             return;
         };
+        let tag = tag.with_wire();
         match kind {
             HeaderKind::Video => source.video_header = Some(tag.clone()),
             HeaderKind::Audio => source.audio_header = Some(tag.clone()),
         }
-        source.fan_out(&FlvTag {
+        source.queue(FlvTag {
             keyframe: true,
             ..tag
         });
@@ -162,7 +213,7 @@ impl Sources {
             return;
         };
         source.metadata = Some(tag.clone());
-        source.fan_out(&FlvTag {
+        source.queue(FlvTag {
             keyframe: true,
             ..tag
         });
@@ -173,12 +224,37 @@ impl Sources {
         let Some(source) = self.source_of(name, token) else {
             return;
         };
+        let tag = tag.with_wire();
         source.cache(&tag);
-        source.fan_out(&tag);
+        source.queue(tag);
+    }
+
+    /// Whether tags wait for [`Sources::flush`].
+    pub fn has_pending(&self, name: &str) -> bool {
+        self.streams.get(name).is_some_and(|s| !s.pending.is_empty())
+    }
+
+    /// Send the waiting tags to the players. The encoder's task calls this on a short timer
+    /// ([`super::connection`]'s `PLAYER_FLUSH_INTERVAL`) rather than per tag, so each player
+    /// gets an encoder's audio and video tags together and writes them in one system call.
+    pub fn flush(&mut self, name: &str, token: PublisherToken) {
+        let Some(source) = self.source_of(name, token) else {
+            return;
+        };
+        let pending = std::mem::take(&mut source.pending);
+        for (seq, tag) in &pending {
+            source.fan_out(*seq, tag);
+        }
+        let mut pending = pending;
+        pending.clear();
+        if source.pending.is_empty() {
+            source.pending = pending; // keep the allocation
+        }
     }
 
     /// The publisher went: players hear so and wait for another.
     pub fn stop(&mut self, name: &str, token: PublisherToken) {
+        self.flush(name, token);
         let Some(source) = self.source_of(name, token) else {
             return;
         };
@@ -217,7 +293,12 @@ impl Sources {
                 break;
             }
         }
-        source.subscribers.push(Subscriber { queue, lagging });
+        let primed_through = source.next_seq;
+        source.subscribers.push(Subscriber {
+            queue,
+            lagging,
+            primed_through,
+        });
         receiver
     }
 
@@ -242,11 +323,13 @@ mod tests {
     use super::*;
 
     fn tag(kind: TagKind, ts: u32, keyframe: bool) -> FlvTag {
-        FlvTag {
-            kind,
-            timestamp_ms: ts,
-            body: Arc::from(vec![0u8; 10]),
-            keyframe,
+        FlvTag::new(kind, ts, Arc::from(vec![0u8; 10]), keyframe)
+    }
+
+    /// Flush everything pending (the encoder's task does it on a timer).
+    fn flush_all(sources: &mut Sources, tokens: &[PublisherToken]) {
+        for token in tokens {
+            sources.flush("s", *token);
         }
     }
 
@@ -268,12 +351,15 @@ mod tests {
         sources.media("s", token, tag(TagKind::Video, 66, true));
         sources.media("s", token, tag(TagKind::Audio, 70, false));
         let mut rx = sources.subscribe("s");
+        flush_all(&mut sources, &[token]);
         assert_eq!(
             timestamps(&mut rx),
             vec![0, 66, 70],
-            "header, then the group from the last keyframe"
+            "header, then the group from the last keyframe, each once"
         );
         sources.media("s", token, tag(TagKind::Video, 99, false));
+        assert!(timestamps(&mut rx).is_empty(), "nothing before the flush");
+        flush_all(&mut sources, &[token]);
         assert_eq!(timestamps(&mut rx), vec![99]);
     }
 
@@ -286,11 +372,14 @@ mod tests {
         for ts in 1..=PLAYER_QUEUE_TAGS as u32 + 10 {
             sources.media("s", token, tag(TagKind::Video, ts, false));
         }
+        flush_all(&mut sources, &[token]);
         let seen = timestamps(&mut rx);
         assert_eq!(seen.len(), PLAYER_QUEUE_TAGS);
         sources.media("s", token, tag(TagKind::Video, 5000, false));
+        flush_all(&mut sources, &[token]);
         assert!(timestamps(&mut rx).is_empty(), "no delta picture while lagging");
         sources.media("s", token, tag(TagKind::Video, 6000, true));
+        flush_all(&mut sources, &[token]);
         assert_eq!(timestamps(&mut rx), vec![6000]);
     }
 
@@ -301,8 +390,10 @@ mod tests {
         let mut rx = sources.subscribe("s");
         let new = sources.start("s");
         sources.media("s", old, tag(TagKind::Video, 1, true));
+        flush_all(&mut sources, &[old, new]);
         assert!(timestamps(&mut rx).is_empty());
         sources.media("s", new, tag(TagKind::Video, 2, true));
+        flush_all(&mut sources, &[old, new]);
         assert_eq!(timestamps(&mut rx), vec![2]);
         sources.stop("s", old);
         assert!(
