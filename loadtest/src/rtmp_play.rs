@@ -99,7 +99,21 @@ pub(crate) fn message_chunked(
     out
 }
 
-fn commands(url: &PlayUrl) -> (Vec<u8>, Vec<u8>) {
+/// Connect over TCP and do the simple handshake.
+pub(crate) async fn connect_handshaken(url: &PlayUrl) -> Result<TcpStream> {
+    let mut socket = TcpStream::connect(&url.addr).await?;
+    socket.set_nodelay(true)?;
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(std::iter::repeat_n(0u8, 1536));
+    socket.write_all(&c0c1).await?;
+    let mut s0s1s2 = vec![0u8; 1 + 1536 * 2];
+    socket.read_exact(&mut s0s1s2).await?;
+    socket.write_all(s0s1s2.get(1..1537).unwrap_or_default()).await?;
+    Ok(socket)
+}
+
+/// The `connect` (app, tcUrl) and `createStream` command bodies.
+pub(crate) fn connect_and_create(url: &PlayUrl) -> (Vec<u8>, Vec<u8>) {
     let mut connect = Vec::new();
     amf_string(&mut connect, "connect");
     amf_number(&mut connect, 1.0);
@@ -113,6 +127,11 @@ fn commands(url: &PlayUrl) -> (Vec<u8>, Vec<u8>) {
     amf_string(&mut create, "createStream");
     amf_number(&mut create, 2.0);
     create.push(0x05);
+    (connect, create)
+}
+
+fn commands(url: &PlayUrl) -> (Vec<u8>, Vec<u8>) {
+    let (connect, create) = connect_and_create(url);
     let mut first = message(20, 0, &connect);
     first.extend(message(20, 0, &create));
     let mut play = Vec::new();
@@ -230,14 +249,7 @@ impl Counter {
 
 /// Play `url` for `duration`, counting what arrives.
 pub async fn play_for(url: &PlayUrl, duration: Duration) -> Result<RtmpPlayStats> {
-    let mut socket = TcpStream::connect(&url.addr).await?;
-    socket.set_nodelay(true)?;
-    let mut c0c1 = vec![3u8];
-    c0c1.extend(std::iter::repeat_n(0u8, 1536));
-    socket.write_all(&c0c1).await?;
-    let mut s0s1s2 = vec![0u8; 1 + 1536 * 2];
-    socket.read_exact(&mut s0s1s2).await?;
-    socket.write_all(s0s1s2.get(1..1537).unwrap_or_default()).await?;
+    let mut socket = connect_handshaken(url).await?;
     let (connect, play) = commands(url);
     socket.write_all(&connect).await?;
     // Give the server its answers' round trip before `play` on stream 1.

@@ -11,11 +11,12 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::error::Result;
 use crate::media::{h264, stamp};
-use crate::rtmp_play::{amf_key, amf_number, amf_string, message, message_chunked, PlayUrl};
+use crate::rtmp_play::{
+    amf_number, amf_string, connect_and_create, connect_handshaken, message, message_chunked, PlayUrl,
+};
 
 /// The SEI's user-data UUID, so a reader knows the stamp is ours.
 pub const SEI_UUID: [u8; 16] = *b"webcall-latency!";
@@ -61,27 +62,8 @@ fn sequence_header(sps: &[u8], pps: &[u8]) -> Vec<u8> {
 
 /// Publish synthetic stamped H.264 to `url` for `duration`.
 pub async fn publish_for(url: &PlayUrl, duration: Duration) -> Result<u64> {
-    let mut socket = TcpStream::connect(&url.addr).await?;
-    socket.set_nodelay(true)?;
-    let mut c0c1 = vec![3u8];
-    c0c1.extend(std::iter::repeat_n(0u8, 1536));
-    socket.write_all(&c0c1).await?;
-    let mut s0s1s2 = vec![0u8; 1 + 1536 * 2];
-    socket.read_exact(&mut s0s1s2).await?;
-    socket.write_all(s0s1s2.get(1..1537).unwrap_or_default()).await?;
-    let mut connect = Vec::new();
-    amf_string(&mut connect, "connect");
-    amf_number(&mut connect, 1.0);
-    connect.push(0x03);
-    amf_key(&mut connect, "app");
-    amf_string(&mut connect, &url.app);
-    amf_key(&mut connect, "tcUrl");
-    amf_string(&mut connect, &url.tc_url);
-    connect.extend_from_slice(&[0, 0, 9]);
-    let mut create = Vec::new();
-    amf_string(&mut create, "createStream");
-    amf_number(&mut create, 2.0);
-    create.push(0x05);
+    let mut socket = connect_handshaken(url).await?;
+    let (connect, create) = connect_and_create(url);
     let mut out = message(1, 0, &(CHUNK_BYTES as u32).to_be_bytes());
     out.extend(message_chunked(20, 0, 0, &connect, CHUNK_BYTES));
     out.extend(message_chunked(20, 0, 0, &create, CHUNK_BYTES));

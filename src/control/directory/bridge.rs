@@ -79,14 +79,7 @@ impl Directory {
                 _ => return Err(StreamError::NameInUse),
             }
         }
-        let worker = match room {
-            Some(room) => self
-                .rooms
-                .get(room)
-                .map(|r| r.worker)
-                .ok_or(StreamError::Internal("the session's room is gone"))?,
-            None => self.least_loaded_worker(),
-        };
+        let worker = self.stream_worker(room)?;
         let role = (PeerKind::Publisher, PeerRole::Publisher);
         let peer = self.add_endpoint(
             id,

@@ -28,14 +28,7 @@ impl Directory {
             if self.published.contains_key(&name) {
                 return Err(StreamError::NameInUse);
             }
-            let worker = match &room {
-                Some(room) => self
-                    .rooms
-                    .get(room)
-                    .map(|r| r.worker)
-                    .ok_or(StreamError::Internal("the session's room is gone"))?,
-                None => self.least_loaded_worker(),
-            };
+            let worker = self.stream_worker(room.as_ref())?;
             let env = self
                 .envs
                 .get(worker.0)
@@ -168,6 +161,18 @@ impl Directory {
             );
         }
         reused
+    }
+
+    /// The worker a new stream goes to: its room's, or the least loaded for a plain stream.
+    pub(super) fn stream_worker(&self, room: Option<&RoomName>) -> Result<WorkerId, StreamError> {
+        match room {
+            Some(room) => self
+                .rooms
+                .get(room)
+                .map(|r| r.worker)
+                .ok_or(StreamError::Internal("the session's room is gone")),
+            None => Ok(self.least_loaded_worker()),
+        }
     }
 
     /// Common checks for a new stream; returns the session's login.

@@ -317,15 +317,19 @@ impl Task {
         }
     }
 
-    fn publish(&mut self, conn: &mut ServerConnection, stream_id: u32, app: &str, name: &str) -> Flow {
+    /// The path of a publish or play, if this connection may start one.
+    fn requested(&self, app: &str, name: &str) -> Result<path::RtmpPath, String> {
         if self.publishing.is_some() || self.playing.is_some() {
-            conn.reject_publish(stream_id, "This connection already publishes or plays");
-            return Flow::Close;
+            return Err("This connection already publishes or plays".to_owned());
         }
-        let path = match path::parse(app, name) {
+        path::parse(app, name).map_err(|error| error.to_string())
+    }
+
+    fn publish(&mut self, conn: &mut ServerConnection, stream_id: u32, app: &str, name: &str) -> Flow {
+        let path = match self.requested(app, name) {
             Ok(path) => path,
-            Err(error) => {
-                conn.reject_publish(stream_id, &error.to_string());
+            Err(reason) => {
+                conn.reject_publish(stream_id, &reason);
                 return Flow::Close;
             }
         };
@@ -376,14 +380,10 @@ impl Task {
     }
 
     fn play(&mut self, conn: &mut ServerConnection, stream_id: u32, app: &str, name: &str) -> Flow {
-        if self.publishing.is_some() || self.playing.is_some() {
-            conn.reject_play(stream_id, "This connection already publishes or plays");
-            return Flow::Close;
-        }
-        let path = match path::parse(app, name) {
+        let path = match self.requested(app, name) {
             Ok(path) => path,
-            Err(error) => {
-                conn.reject_play(stream_id, &error.to_string());
+            Err(reason) => {
+                conn.reject_play(stream_id, &reason);
                 return Flow::Close;
             }
         };
