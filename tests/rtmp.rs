@@ -265,6 +265,15 @@ async fn rtmp_players_play_browser_and_rtmp_streams() {
     // A stream that does not exist is refused.
     let (frames, _, stderr) = ffmpeg_play(&format!("rtmp://{rtmp}/live/nothing-here"), 2);
     assert_eq!(frames, 0, "{stderr}");
+    assert!(stderr.contains("Stream not found"), "{stderr}");
+
+    // VP8 cannot be carried over RTMP, and the player hears so.
+    let vp8 = unique("vp8");
+    let opts = PublishOptions::new(&vp8).video(Some(VideoCodec::Vp8));
+    let _vp8_publisher = publish(&session, opts).await.expect("publishes VP8");
+    let (frames, _, stderr) = ffmpeg_play(&format!("rtmp://{rtmp}/live/{vp8}"), 2);
+    assert_eq!(frames, 0, "{stderr}");
+    assert!(stderr.contains("No common codecs: VP8 cannot be carried over RTMP"), "{stderr}");
     server.assert_alive_without_panics();
 }
 
@@ -628,6 +637,27 @@ async fn a_frozen_encoder_leaves_within_the_idle_deadline() {
     let _ = Command::new("kill")
         .args(["-CONT", &encoder.id().to_string()])
         .status();
+    stop(encoder);
+    server.assert_alive_without_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmps_carries_an_encoder_over_tls() {
+    let (rtmp, rtmps) = (free_tcp().expect("a free port"), free_tcp().expect("a free port"));
+    let mut server = Server::start(
+        Io::Mmsg,
+        1,
+        &["--rtmp", &rtmp.to_string(), "--rtmps", &rtmps.to_string()],
+    );
+    let name = unique("tls");
+    // ffmpeg does not verify the (self-signed) certificate unless told to.
+    let encoder = ffmpeg_publish(&format!("rtmps://{rtmps}/live/{name}"), X264_NO_BFRAMES, AAC_44K);
+    std::thread::sleep(Duration::from_secs(2));
+    let (frames, audio_decoded, stderr) = ffmpeg_play(&format!("rtmp://{rtmp}/live/{name}"), 3);
+    assert!(frames >= 60, "the RTMPS encoder's stream plays: {frames} frames: {stderr}");
+    assert!(audio_decoded, "{stderr}");
+    let (frames, _, stderr) = ffmpeg_play(&format!("rtmps://{rtmps}/live/{name}"), 2);
+    assert!(frames >= 30, "and plays over RTMPS: {frames} frames: {stderr}");
     stop(encoder);
     server.assert_alive_without_panics();
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  answerVideoCodec, connectionData, frame, isH264Stream, isScreenStream, joinOptions, messageOptions,
+  answerVideoCodec, connectionData, frame, isH264Stream, isRtmpStream, isScreenStream, joinOptions, messageOptions,
   parseFrame, playData, preferVideoCodec, publishData, sdpHasH264, sdpVideoCodecs,
   sendDataData, streamName, streamRef, withH264Mark,
 } from '../../src/web/sdk/protocol.js';
@@ -62,6 +62,8 @@ test('stream names: ROOM-LOGIN-XXXX[-suffix][-h264]', () => {
   assert.equal(streamName('r1', 'alice', { tag: 'abcd', h264: true }), 'r1-alice-abcd-h264');
   assert.ok(isH264Stream('r1-alice-abcd-h264'));
   assert.ok(!isH264Stream('r1-alice-abcd'));
+  assert.ok(isRtmpStream('r1-obs-rtmp-h264'), 'an RTMP encoder\'s stream');
+  assert.ok(!isRtmpStream('r1-alice-abcd-h264'));
   assert.ok(isScreenStream('r1-alice-abcd-screen'));
   assert.ok(isScreenStream('r1-alice-abcd-screen-h264'));
   assert.ok(isScreenStream('r1-alice-abcd-screenShare'), 'the official examples\' name');

@@ -232,6 +232,29 @@ test('codec: H.264 when every participant sends H.264; switch to VP8 when one wh
   assert.deepEqual(changed, ['VP8']);
 });
 
+test('codec: a room with an RTMP encoder keeps H.264, even when a VP8 publisher shows up', async () => {
+  const { session, ws } = await established();
+  // The encoder's stream plus a VP8 participant: without the encoder the SDK would choose VP8.
+  const { room } = await joined(session, ws, 'r1', [
+    { login: 'obs', name: 'r1-obs-rtmp-h264' },
+    { login: 'carol', name: 'r1-carol-0002' },
+  ]);
+  const changed = [];
+  const stream = room.publish({});
+  stream.on('CODEC_CHANGED', (s, c) => changed.push(c));
+  const pub = await until(() => ws.frames('publishStream')[0], 'publishStream');
+  assert.match(pub.name, /-h264$/, 'H.264 for the RTMP players');
+  assert.match(pub.sdp, /m=video 9 UDP\/TLS\/RTP\/SAVPF 102 103 96 /, 'H.264 first');
+  ws.receive('setRemoteSDP', pub.mediaSessionId, answerSdp('H264'));
+  ws.receive('notifyStreamStatusEvent', { mediaSessionId: pub.mediaSessionId, name: pub.name, status: 'PUBLISHING' });
+  await until(() => stream.codec() === 'H264', 'H264 answer');
+  roomEvent(ws, 'r1', 'JOINED', 'dave');
+  roomEvent(ws, 'r1', 'PUBLISHED', { login: 'dave', name: 'r1-dave-0003' });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(ws.frames('publishStream').length, 1, 'no switch to VP8');
+  assert.deepEqual(changed, []);
+});
+
 test('a browser without H.264 always publishes VP8 and waits instead of playing an H.264 stream', async () => {
   FakePeerConnection.offer = OFFER_SDP_NO_H264;
   const { session, ws } = await established('bob');
