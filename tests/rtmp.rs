@@ -273,7 +273,10 @@ async fn rtmp_players_play_browser_and_rtmp_streams() {
     let _vp8_publisher = publish(&session, opts).await.expect("publishes VP8");
     let (frames, _, stderr) = ffmpeg_play(&format!("rtmp://{rtmp}/live/{vp8}"), 2);
     assert_eq!(frames, 0, "{stderr}");
-    assert!(stderr.contains("No common codecs: VP8 cannot be carried over RTMP"), "{stderr}");
+    assert!(
+        stderr.contains("No common codecs: VP8 cannot be carried over RTMP"),
+        "{stderr}"
+    );
     server.assert_alive_without_panics();
 }
 
@@ -654,7 +657,10 @@ async fn rtmps_carries_an_encoder_over_tls() {
     let encoder = ffmpeg_publish(&format!("rtmps://{rtmps}/live/{name}"), X264_NO_BFRAMES, AAC_44K);
     std::thread::sleep(Duration::from_secs(2));
     let (frames, audio_decoded, stderr) = ffmpeg_play(&format!("rtmp://{rtmp}/live/{name}"), 3);
-    assert!(frames >= 60, "the RTMPS encoder's stream plays: {frames} frames: {stderr}");
+    assert!(
+        frames >= 60,
+        "the RTMPS encoder's stream plays: {frames} frames: {stderr}"
+    );
     assert!(audio_decoded, "{stderr}");
     let (frames, _, stderr) = ffmpeg_play(&format!("rtmps://{rtmps}/live/{name}"), 2);
     assert!(frames >= 30, "and plays over RTMPS: {frames} frames: {stderr}");
