@@ -17,10 +17,27 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use webcall_loadtest::server::free_tcp;
 use webcall_loadtest::{
-    play, publish, AudioCodec, Kind, PlayCodecs, PublishOptions, RoomEventKind, VideoCodec,
+    play, publish, AudioCodec, Kind, PlayCodecs, Player, PublishOptions, RoomEventKind, VideoCodec,
+    WcsSession,
 };
 
 use support::{assert_flowing, assert_media, audio, backends, unique, video, Io, Server, T};
+
+/// Waits for the room's next `PUBLISHED`.
+async fn published(session: &WcsSession, room: &str, what: &str) -> RoomEventKind {
+    session
+        .wait_room_event(room, T, |k| matches!(k, RoomEventKind::Published { .. }))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Plays the stream an encoder publishes in `room` as `login`.
+async fn play_encoder(session: &WcsSession, room: &str, login: &str, what: &str) -> Player {
+    let name = format!("{room}-{login}-rtmp-h264");
+    play(session, &name, Some(room.to_owned()), PlayCodecs::browser())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
 
 /// A server with its RTMP listener on a free loopback port.
 fn start() -> (Server, SocketAddr) {
@@ -115,10 +132,7 @@ async fn an_encoder_publishes_into_a_room_and_leaves_it(io: Io) {
         .await
         .expect("the encoder joins");
     assert_eq!(joined, RoomEventKind::Joined("enc".into()));
-    let published = alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("the encoder's stream is published");
+    let published = published(&alice, &room, "the encoder's stream is published").await;
     let name = format!("{room}-enc-rtmp-h264");
     assert_eq!(
         published,
@@ -181,18 +195,8 @@ async fn g711_passes_through_and_b_frames_are_refused() {
         X264_NO_BFRAMES,
         &mulaw,
     );
-    alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("published");
-    let player = play(
-        &alice,
-        &format!("{room}-phone-rtmp-h264"),
-        Some(room.clone()),
-        PlayCodecs::browser(),
-    )
-    .await
-    .expect("alice plays it");
+    published(&alice, &room, "published").await;
+    let player = play_encoder(&alice, &room, "phone", "alice plays it").await;
     player
         .wait_packets(Kind::Audio, 50, T)
         .await
@@ -288,27 +292,14 @@ async fn a_reconnecting_encoder_takes_over_its_login() {
     alice.join(&room).await.expect("alice joins");
     let url = format!("rtmp://{rtmp}/room/{room}/enc");
     let first = ffmpeg_publish(&url, X264_NO_BFRAMES, AAC_44K);
-    alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("first published");
+    published(&alice, &room, "first published").await;
     let second = ffmpeg_publish(&url, X264_NO_BFRAMES, AAC_44K);
     alice
         .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Unpublished { .. }))
         .await
         .expect("the stale connection's stream ends");
-    alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("the new connection publishes at once");
-    let player = play(
-        &alice,
-        &format!("{room}-enc-rtmp-h264"),
-        Some(room.clone()),
-        PlayCodecs::browser(),
-    )
-    .await
-    .expect("plays");
+    published(&alice, &room, "the new connection publishes at once").await;
+    let player = play_encoder(&alice, &room, "enc", "plays").await;
     player
         .wait_packets(Kind::Video, 30, T)
         .await
@@ -446,18 +437,8 @@ async fn junk_on_the_rtmp_port_closes_only_that_connection() {
         X264_NO_BFRAMES,
         AAC_44K,
     );
-    alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("published");
-    let player = play(
-        &alice,
-        &format!("{room}-enc-rtmp-h264"),
-        Some(room.clone()),
-        PlayCodecs::browser(),
-    )
-    .await
-    .expect("plays");
+    published(&alice, &room, "published").await;
+    let player = play_encoder(&alice, &room, "enc", "plays").await;
     player.wait_packets(Kind::Video, 30, T).await.expect("video");
 
     // Garbage instead of a handshake.
@@ -615,10 +596,7 @@ async fn a_frozen_encoder_leaves_within_the_idle_deadline() {
         X264_NO_BFRAMES,
         AAC_44K,
     );
-    alice
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Published { .. }))
-        .await
-        .expect("published");
+    published(&alice, &room, "published").await;
     // Stopped, not killed: its connection stays open and says nothing.
     let frozen = Command::new("kill")
         .args(["-STOP", &encoder.id().to_string()])

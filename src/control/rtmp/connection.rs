@@ -558,7 +558,7 @@ impl Task {
                     publishing.stream_id,
                     "error",
                     "NetStream.Publish.BadName",
-                    "Taken over by a newer connection",
+                    "Replaced by a newer connection with the same login or stream name",
                 );
             }
             self.statuses = None;

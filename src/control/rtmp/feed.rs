@@ -22,6 +22,7 @@ use super::sources::{FeedItem, FlvTag, TagKind, PLAYER_QUEUE_TAGS};
 use super::Bridge;
 use crate::control::directory::{BridgeSource, StreamError};
 use crate::control::hub::lock;
+use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
 use crate::ids::{Login, MediaSessionId, RoomName, SessionId, StreamName};
 use crate::media::clock::RtpUnwrapper;
 use crate::media::flv;
@@ -172,7 +173,7 @@ pub struct TapFeed {
     session: SessionId,
     frames: mpsc::Receiver<TapFrame>,
     /// The directory's statuses for the tap (its publisher stopped, it failed).
-    statuses: mpsc::Receiver<crate::control::signaling::protocol::ServerMessage>,
+    statuses: mpsc::Receiver<ServerMessage>,
     ready: VecDeque<FeedItem>,
     base: Option<Instant>,
     video: TrackClock,
@@ -197,11 +198,15 @@ impl TapFeed {
                     Some(frame) => self.frame(frame),
                     None => return None, // the tap went with its publisher
                 },
-                status = self.statuses.recv() => {
-                    // Any status on a tap is its end (stopped with its publisher, or failed).
-                    status.as_ref()?;
-                    return None;
-                }
+                status = self.statuses.recv() => match status {
+                    // The tap ended: stopped with its publisher, or failed.
+                    None
+                    | Some(ServerMessage::StreamStatus {
+                        status: StreamStatus::Stopped | StreamStatus::Failed | StreamStatus::Unpublished,
+                        ..
+                    }) => return None,
+                    Some(_) => {}
+                },
                 aac = recv_aac(&mut self.aac_out) => match aac {
                     Some(out) => self.aac_frame(out),
                     None => self.aac_out = None,
