@@ -121,14 +121,12 @@ impl ToOpusThread {
     ) -> Result<Self, TranscodeError> {
         let first = decoder(format, bitrate_bps)?;
         let (jobs, receiver) = sync_channel(AUDIO_QUEUE_FRAMES);
+        let dropped = sink.audio_dropped.clone();
         std::thread::Builder::new()
             .name("webcall-rtmp-audio".into())
             .spawn(move || to_opus_loop(first, bitrate_bps, receiver, sink, time))
             .map_err(|e| TranscodeError::InvalidParameter(format!("no audio thread: {e}")))?;
-        Ok(ToOpusThread {
-            jobs,
-            dropped: Arc::new(AtomicU64::new(0)),
-        })
+        Ok(ToOpusThread { jobs, dropped })
     }
 
     pub fn push(&self, data: &[u8], pts_ms: u32) {
@@ -205,7 +203,11 @@ pub struct ToAacThread {
 pub const AAC_OUT_QUEUE_FRAMES: usize = 100;
 
 impl ToAacThread {
-    pub fn spawn(channels: u8) -> Result<(Self, tokio::sync::mpsc::Receiver<AacOut>), TranscodeError> {
+    /// `dropped` counts the Opus packets its full queue refuses.
+    pub fn spawn(
+        channels: u8,
+        dropped: Arc<AtomicU64>,
+    ) -> Result<(Self, tokio::sync::mpsc::Receiver<AacOut>), TranscodeError> {
         let encoder = OpusToAac::new(channels, AAC_BITRATE_BPS, 48_000)?;
         let config = encoder.config();
         let (jobs, receiver) = sync_channel::<(Vec<u8>, u32)>(AUDIO_QUEUE_FRAMES);
@@ -230,7 +232,7 @@ impl ToAacThread {
             ToAacThread {
                 jobs,
                 config,
-                dropped: Arc::new(AtomicU64::new(0)),
+                dropped,
             },
             out_rx,
         ))

@@ -8,7 +8,6 @@
 //! before the connection closes; a peer silent for [`IDLE_DEADLINE`] or stuck in the
 //! handshake for [`HANDSHAKE_DEADLINE`] is dropped.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +56,12 @@ struct Publishing {
     stream: StreamName,
     room: Option<RoomName>,
     publisher: Publisher,
+}
+
+/// Refuse a publish that had started: `NetStream.Publish.Rejected` with the reason, then close.
+fn rejected(conn: &mut ServerConnection, stream_id: u32, reason: &str) -> Flow {
+    conn.send_status(stream_id, "error", "NetStream.Publish.Rejected", reason);
+    Flow::Close
 }
 
 impl Publishing {
@@ -448,13 +453,7 @@ impl Task {
                             .bframe_refusals
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    conn.send_status(
-                        stream_id,
-                        "error",
-                        "NetStream.Publish.Rejected",
-                        &error.to_string(),
-                    );
-                    return Flow::Close;
+                    return rejected(conn, stream_id, &error.to_string());
                 }
             };
             tracing::debug!(stream = %publishing.stream, ?tracks, "RTMP encoder's first keyframe: publishing");
@@ -475,13 +474,7 @@ impl Task {
                 Ok(started) => started,
                 Err(error) => {
                     drop(hub);
-                    conn.send_status(
-                        stream_id,
-                        "error",
-                        "NetStream.Publish.Rejected",
-                        &error.to_string(),
-                    );
-                    return Flow::Close;
+                    return rejected(conn, stream_id, &error.to_string());
                 }
             };
             let Some(worker) = hub.workers().get(started.worker.0).cloned() else {
@@ -491,16 +484,11 @@ impl Task {
             let sink = IngestSink {
                 worker,
                 peer: started.peer,
-                dropped: Arc::new(AtomicU64::new(0)),
+                dropped: bridge.counters.ingest_batches_dropped.clone(),
+                audio_dropped: bridge.counters.audio_frames_dropped.clone(),
             };
             if let Err(error) = publishing.publisher.attach(sink) {
-                conn.send_status(
-                    stream_id,
-                    "error",
-                    "NetStream.Publish.Rejected",
-                    &error.to_string(),
-                );
-                return Flow::Close;
+                return rejected(conn, stream_id, &error.to_string());
             }
             let info = super::RtmpPublisherInfo {
                 stream: publishing.stream.as_str().to_owned(),

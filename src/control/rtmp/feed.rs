@@ -11,7 +11,6 @@
 //! closes its directory session (which removes the tap).
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,7 +76,7 @@ impl Feed {
         let session = hub.open_bridge_session(login, outbox);
         let (frames, frames_rx) = mpsc::channel(TAP_QUEUE_FRAMES);
         let media_session_id = MediaSessionId::new(uuid::Uuid::new_v4().to_string());
-        let dropped = Arc::new(AtomicU64::new(0));
+        let dropped = bridge.counters.tap_frames_dropped.clone();
         let played =
             hub.with_directory(|d| d.play_bridge(session, &media_session_id, &name, frames, dropped));
         match played {
@@ -259,7 +258,7 @@ impl TapFeed {
             FramePayload::Opus(packet) => {
                 let ms = self.audio.ms(frame.rtp_ts, 48_000, arrival_ms);
                 if self.aac.is_none() {
-                    match ToAacThread::spawn(2) {
+                    match ToAacThread::spawn(2, self.bridge.counters.audio_frames_dropped.clone()) {
                         Ok((thread, out)) => {
                             self.aac = Some(thread);
                             self.aac_out = Some(out);

@@ -39,6 +39,13 @@ pub struct RtmpCounters {
     pub refused_connections: AtomicU64,
     pub protocol_errors: AtomicU64,
     pub bframe_refusals: AtomicU64,
+    /// Media dropped on a full queue, shared with the queues' feeders (other threads too):
+    /// an encoder's picture batches the worker's queue refused,
+    pub ingest_batches_dropped: Arc<AtomicU64>,
+    /// frames a tap could not hand to an RTMP player's feed,
+    pub tap_frames_dropped: Arc<AtomicU64>,
+    /// and audio frames an audio thread's queue refused.
+    pub audio_frames_dropped: Arc<AtomicU64>,
 }
 
 /// What `/health` shows of one RTMP encoder: browsers' keyframe requests cannot reach it, so
@@ -107,6 +114,9 @@ impl Bridge {
             "refused_connections": load(&self.counters.refused_connections),
             "protocol_errors": load(&self.counters.protocol_errors),
             "bframe_refusals": load(&self.counters.bframe_refusals),
+            "ingest_batches_dropped": load(&self.counters.ingest_batches_dropped),
+            "tap_frames_dropped": load(&self.counters.tap_frames_dropped),
+            "audio_frames_dropped": load(&self.counters.audio_frames_dropped),
             "publishers": publishers,
             "pushes": self.lock_pushes().find_all().len(),
         })

@@ -49,8 +49,10 @@ pub enum PublishError {
 pub struct IngestSink {
     pub worker: WorkerHandle,
     pub peer: PeerId,
-    /// Batches the worker's full queue refused.
+    /// Batches the worker's full queue refused (the bridge's counter).
     pub dropped: Arc<AtomicU64>,
+    /// Frames the stream's audio thread had no room for (the bridge's counter).
+    pub audio_dropped: Arc<AtomicU64>,
 }
 
 impl IngestSink {

@@ -58,7 +58,7 @@ pub struct BridgeTapSpec {
     pub frames: tokio::sync::mpsc::Sender<TapFrame>,
     pub video: Option<VideoCodec>,
     pub audio: Option<RecordedAudio>,
-    /// Frames dropped because the bridge's queue was full (read by the bridge).
+    /// Frames dropped because the bridge's queue was full (the bridge's counter, in `/health`).
     pub dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
