@@ -6,6 +6,7 @@
 //! and the RTMP bridge) and `rtmp` (the RTMP protocol); `record` (writer threads); `worker` (the media threads, the only code that touches UDP) and
 //! `control` (the signaling thread). `docs/architecture.md` walks through them.
 
+pub mod auth;
 pub mod config;
 pub mod control;
 pub mod forward;

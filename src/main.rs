@@ -24,6 +24,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("merge") {
         return merge(MergeCli::parse_from(std::env::args().skip(1)));
     }
+    if std::env::args().nth(1).as_deref() == Some("token") {
+        return token(TokenCli::parse_from(std::env::args().skip(1)));
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -75,6 +78,84 @@ fn merge(cli: MergeCli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("webcall merge: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `webcall token`: print a room token for tests, scripts and the README's example.
+#[derive(Debug, Parser)]
+#[command(
+    name = "webcall token",
+    about = "Print a room token (JWT) signed with a key file, for `--auth jwt`"
+)]
+struct TokenCli {
+    /// The room it grants, or `*` for any.
+    #[arg(long)]
+    room: String,
+    /// The login (`sub`) the session gets.
+    #[arg(long)]
+    login: String,
+    /// May publish camera, microphone and screen.
+    #[arg(long)]
+    publish: bool,
+    /// May play the room's streams.
+    #[arg(long)]
+    subscribe: bool,
+    /// May send chat messages.
+    #[arg(long)]
+    chat: bool,
+    /// May record (`record: true`).
+    #[arg(long)]
+    record: bool,
+    /// Room administrator.
+    #[arg(long)]
+    admin: bool,
+    /// Not listed to the room's other participants.
+    #[arg(long)]
+    hidden: bool,
+    /// Lifetime: seconds or 90s, 30m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+    /// The HS256 secret file, or the private key in PEM (RS256, ES256, EdDSA).
+    #[arg(long, value_name = "FILE")]
+    key: std::path::PathBuf,
+    /// `iss` to put in the token.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// `aud` to put in the token.
+    #[arg(long)]
+    audience: Option<String>,
+}
+
+fn token(cli: TokenCli) -> ExitCode {
+    let ttl_secs = match webcall::auth::parse_ttl(&cli.ttl) {
+        Ok(ttl) => ttl,
+        Err(error) => {
+            eprintln!("webcall token: --ttl: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = webcall::auth::TokenRequest {
+        room: cli.room,
+        login: cli.login,
+        publish: cli.publish,
+        subscribe: cli.subscribe,
+        chat: cli.chat,
+        record: cli.record,
+        admin: cli.admin,
+        hidden: cli.hidden,
+        ttl_secs,
+        issuer: cli.issuer,
+        audience: cli.audience,
+    };
+    match webcall::auth::mint(&cli.key, &request, webcall::auth::now_unix()) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("webcall token: {error}");
             ExitCode::FAILURE
         }
     }

@@ -645,3 +645,74 @@ async fn rtmps_carries_an_encoder_over_tls() {
     stop(encoder);
     server.assert_alive_without_panics();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_an_encoder_needs_one_on_its_stream_key() {
+    use webcall::auth::{mint, now_unix, TokenRequest};
+    let rtmp = free_tcp().expect("a free port");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let key = std::env::temp_dir().join(format!("webcall-rtmp-{id}.key"));
+    std::fs::write(&key, format!("secret-for-rtmp-{id}")).unwrap();
+    let server = Server::start(
+        Io::Mmsg,
+        1,
+        &[
+            "--rtmp",
+            &rtmp.to_string(),
+            "--auth",
+            "jwt",
+            "--jwt-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let room = unique("rtmp-auth");
+    let grant = |login: &str, publish: bool| TokenRequest {
+        room: room.clone(),
+        login: login.to_owned(),
+        publish,
+        subscribe: true,
+        chat: true,
+        record: false,
+        admin: false,
+        hidden: false,
+        ttl_secs: 600,
+        issuer: None,
+        audience: None,
+    };
+    let token = |login: &str, publish: bool| mint(&key, &grant(login, publish), now_unix()).unwrap();
+
+    let (ok, stderr) = ffmpeg_publish_briefly(&format!("rtmp://{rtmp}/room/{room}/enc"));
+    assert!(!ok, "no token, no publish");
+    assert!(
+        stderr.contains("Restricted access: a token is required"),
+        "{stderr}"
+    );
+    let viewer_key = format!("rtmp://{rtmp}/room/{room}/enc?token={}", token("enc", false));
+    let (ok, stderr) = ffmpeg_publish_briefly(&viewer_key);
+    assert!(!ok, "a token without canPublish");
+    assert!(stderr.contains("Restricted access"), "{stderr}");
+    let someone_else = format!("rtmp://{rtmp}/room/{room}/enc?token={}", token("bob", true));
+    let (ok, stderr) = ffmpeg_publish_briefly(&someone_else);
+    assert!(!ok, "a token for another login");
+    assert!(stderr.contains("login does not match the token"), "{stderr}");
+
+    let alice = {
+        let config = webcall_loadtest::SessionConfig {
+            connection: Some(webcall_loadtest::wcs::ConnectionOptions {
+                app_key: webcall_loadtest::wcs::APP_ROOM.into(),
+                login: Some("alice".into()),
+                token: Some(token("alice", false)),
+            }),
+            timeout: T,
+        };
+        WcsSession::connect_with(&server.ws_url(), config).await.unwrap()
+    };
+    alice.join(&room).await.expect("alice joins with her token");
+    let good = format!("rtmp://{rtmp}/room/{room}/enc?token={}", token("enc", true));
+    let encoder = ffmpeg_publish(&good, X264_NO_BFRAMES, AAC_44K);
+    published(&alice, &room, "the encoder with its token").await;
+    let player = play_encoder(&alice, &room, "enc", "alice plays the encoder").await;
+    assert_flowing(&player, 30, "the encoder's video").await;
+    stop(encoder);
+    let _ = std::fs::remove_file(key);
+}

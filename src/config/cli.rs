@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+use super::access::{AuthChoice, DuplicateLogin, HookFailureChoice, Origin, OriginList};
 use super::duration::SettingDuration;
 use super::rtmp::{BframePolicy, ListenSetting};
 use super::IoChoice;
@@ -109,6 +110,47 @@ pub struct Cli {
     /// RTMP connections one client address may hold [default: 32]
     #[arg(long, value_name = "N")]
     pub rtmp_connections_per_ip: Option<usize>,
+    /// Who may connect: none (anyone, with a warning at start) or jwt (a token signed with
+    /// --jwt-key in `custom.token`, `?token=` or `Authorization: Bearer`) [default: none]
+    #[arg(long, value_name = "MODE")]
+    pub auth: Option<AuthChoice>,
+    /// The token key for --auth jwt: an HS256 secret (the file's bytes, whitespace trimmed,
+    /// at least 32) or an RS256/ES256/EdDSA public key in PEM
+    #[arg(long, value_name = "FILE")]
+    pub jwt_key: Option<PathBuf>,
+    /// The `iss` every token must carry
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` every token must carry
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// A second session with a login already connected: kick-old closes the older one,
+    /// reject-new refuses the newer [default: kick-old]
+    #[arg(long, value_name = "POLICY")]
+    pub duplicate_login: Option<DuplicateLogin>,
+    /// The application's hooks: before connect, joinRoom, publishStream, playStream and
+    /// sendMessage the server POSTs the action's JSON to URL/<method>
+    #[arg(long, value_name = "URL")]
+    pub hook_url: Option<String>,
+    /// How long a hook may take to answer; seconds or 500ms, 5s [default: 5s]
+    #[arg(long, value_name = "DURATION")]
+    pub hook_timeout: Option<SettingDuration>,
+    /// What an action gets when the hook cannot answer: allow or deny [default: deny]
+    #[arg(long, value_name = "POLICY")]
+    pub hook_failure: Option<HookFailureChoice>,
+    /// File with the secret that signs hook requests (`Authorization: HMAC-SHA256 <hex>`)
+    #[arg(long, value_name = "FILE")]
+    pub hook_secret_file: Option<PathBuf>,
+    /// Browser origins allowed to open a WebSocket or call the REST API, comma-separated
+    /// scheme://host[:port]; the server's own origin is always allowed [default: any]
+    #[arg(long, value_name = "ORIGINS")]
+    pub allowed_origins: Option<OriginList>,
+    /// WebSocket sessions the server holds at once [default: 50000]
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// WebSocket sessions one client address may hold, 0 for no cap [default: 0]
+    #[arg(long, value_name = "N")]
+    pub max_sessions_per_ip: Option<usize>,
 }
 
 /// The settings a TOML file may hold; every field optional, named as its flag.
@@ -141,4 +183,17 @@ pub struct FileConfig {
     pub rtmp_bframes: Option<BframePolicy>,
     pub rtmp_opus_kbps: Option<u32>,
     pub rtmp_connections_per_ip: Option<usize>,
+    pub auth: Option<AuthChoice>,
+    pub jwt_key: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub duplicate_login: Option<DuplicateLogin>,
+    pub hook_url: Option<String>,
+    pub hook_timeout: Option<SettingDuration>,
+    pub hook_failure: Option<HookFailureChoice>,
+    pub hook_secret_file: Option<PathBuf>,
+    /// A TOML array of origins.
+    pub allowed_origins: Option<Vec<Origin>>,
+    pub max_sessions: Option<usize>,
+    pub max_sessions_per_ip: Option<usize>,
 }

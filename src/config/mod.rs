@@ -5,6 +5,7 @@
 //! (`room_capacity`) to the field of [`Config`]; every limit is named with its unit; a value
 //! given on the command line wins over the TOML file, which wins over the default.
 
+mod access;
 mod cli;
 mod duration;
 mod rtmp;
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use access::{
+    AuthChoice, DuplicateLogin, HookFailureChoice, Origin, OriginList, HOOK_TIMEOUT_DEFAULT,
+    MAX_SESSIONS_DEFAULT,
+};
 pub use cli::{Cli, FileConfig};
 pub use duration::{ParseDurationError, SettingDuration};
 pub use rtmp::{
@@ -127,6 +132,23 @@ pub struct Config {
     pub rtmp_bframes: BframePolicy,
     pub rtmp_opus_kbps: u32,
     pub rtmp_connections_per_ip: usize,
+    pub auth: AuthChoice,
+    /// Required with `--auth jwt`; read by `auth::JwtVerifier`.
+    pub jwt_key: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub duplicate_login: DuplicateLogin,
+    pub hook_url: Option<String>,
+    pub hook_timeout: Duration,
+    pub hook_failure: HookFailureChoice,
+    pub hook_secret_file: Option<PathBuf>,
+    /// The secret read from `hook_secret_file`.
+    pub hook_secret: Option<Vec<u8>>,
+    /// Empty: any origin (with a warning at start).
+    pub allowed_origins: Vec<Origin>,
+    pub max_sessions: usize,
+    /// 0: no cap.
+    pub max_sessions_per_ip: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,7 +238,47 @@ impl Config {
             .rtmp_connections_per_ip
             .or(file.rtmp_connections_per_ip)
             .unwrap_or(RTMP_CONNECTIONS_PER_IP_DEFAULT);
+        let auth = cli.auth.or(file.auth).unwrap_or_default();
+        let jwt_key = cli.jwt_key.or(file.jwt_key);
+        if auth == AuthChoice::Jwt && jwt_key.is_none() {
+            return Err(invalid("auth", "--auth jwt needs --jwt-key FILE"));
+        }
+        let hook_secret_file = cli.hook_secret_file.or(file.hook_secret_file);
+        let hook_secret = match &hook_secret_file {
+            Some(path) => Some(read_secret(path, "hook-secret-file")?),
+            None => None,
+        };
+        let hook_url = cli.hook_url.or(file.hook_url);
+        if let Some(url) = &hook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("hook-url", "must be an http:// or https:// URL"));
+            }
+        }
+        let max_sessions = cli
+            .max_sessions
+            .or(file.max_sessions)
+            .unwrap_or(MAX_SESSIONS_DEFAULT);
+        if max_sessions == 0 {
+            return Err(invalid("max-sessions", "must be at least 1"));
+        }
         Ok(Config {
+            auth,
+            jwt_key,
+            jwt_issuer: cli.jwt_issuer.or(file.jwt_issuer),
+            jwt_audience: cli.jwt_audience.or(file.jwt_audience),
+            duplicate_login: cli.duplicate_login.or(file.duplicate_login).unwrap_or_default(),
+            hook_url,
+            hook_timeout: duration(cli.hook_timeout, file.hook_timeout, HOOK_TIMEOUT_DEFAULT),
+            hook_failure: cli.hook_failure.or(file.hook_failure).unwrap_or_default(),
+            hook_secret_file,
+            hook_secret,
+            allowed_origins: cli
+                .allowed_origins
+                .map(|list| list.0)
+                .or(file.allowed_origins)
+                .unwrap_or_default(),
+            max_sessions,
+            max_sessions_per_ip: cli.max_sessions_per_ip.or(file.max_sessions_per_ip).unwrap_or(0),
             rtmp: cli.rtmp.or(file.rtmp).unwrap_or(rtmp_default).0,
             rtmps: cli.rtmps.or(file.rtmps).and_then(|l| l.0),
             rtmp_bframes: cli
@@ -304,6 +366,22 @@ fn read_admin_key(path: &Path) -> Result<String, ConfigError> {
         ));
     }
     Ok(key)
+}
+
+/// A secret file's bytes, surrounding whitespace trimmed; at least [`ADMIN_KEY_BYTES_MIN`].
+fn read_secret(path: &Path, field: &'static str) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let secret = bytes.trim_ascii().to_vec();
+    if secret.len() < ADMIN_KEY_BYTES_MIN {
+        return Err(invalid(
+            field,
+            format!("the secret must have at least {ADMIN_KEY_BYTES_MIN} bytes"),
+        ));
+    }
+    Ok(secret)
 }
 
 fn default_workers() -> usize {

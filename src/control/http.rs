@@ -4,16 +4,21 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use std::net::SocketAddr;
+
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rust_embed::RustEmbed;
 
+use super::admission::{Admission, SessionRefusal};
+use super::hooks::HookClient;
 use super::hub::{lock, SharedHub};
-use super::session::run_session;
+use super::origin::{OriginPolicy, OriginVerdict};
+use super::session::{run_session, SessionContext};
 use super::signaling::protocol::WS_MESSAGE_BYTES_MAX;
 use crate::config::Config;
 
@@ -26,6 +31,10 @@ pub const WS_FRAME_BYTES_MAX: usize = 16 * WS_MESSAGE_BYTES_MAX;
 /// smaller: the read buffer grows to hold a whole 3–6 KiB SDP offer and never shrinks, so a
 /// 4 KiB start ends at 8 KiB anyway after one reallocation.
 pub const WS_BUFFER_BYTES: usize = 8 * 1024;
+/// The most a WebSocket's write buffer may hold: a frame waiting for a client that reads slowly
+/// stays there, and the largest frame we send (an answer, a chat message of escaped text) is
+/// well under this; the session's queued frames are capped apart (`output.rs`).
+pub const WS_WRITE_BUFFER_BYTES_MAX: usize = 256 * 1024;
 
 #[derive(RustEmbed)]
 #[folder = "src/web/"]
@@ -36,30 +45,65 @@ pub struct AppState {
     pub hub: SharedHub,
     pub config: Arc<Config>,
     pub bridge: Arc<super::rtmp::Bridge>,
+    pub admission: Arc<Admission>,
+    pub origins: Arc<OriginPolicy>,
+    pub hooks: Option<HookClient>,
 }
 
 pub fn router(state: AppState) -> Router {
+    let rest = super::rest::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        super::origin::rest_cors,
+    ));
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
-        .merge(super::rest::routes())
+        .merge(rest)
         .fallback(get(asset))
+        .layer(axum::middleware::from_fn(super::serve::request_deadline))
         .with_state(state)
 }
 
 async fn root(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match upgrade {
-        Ok(upgrade) => upgrade
-            .max_message_size(WS_FRAME_BYTES_MAX)
-            .max_frame_size(WS_FRAME_BYTES_MAX)
-            .read_buffer_size(WS_BUFFER_BYTES)
-            .write_buffer_size(WS_BUFFER_BYTES)
-            .on_upgrade(move |socket| run_session(socket, state.hub, state.config)),
-        Err(_) => serve_asset("index.html"),
+    let Ok(upgrade) = upgrade else {
+        return serve_asset("index.html");
+    };
+    if state.origins.check(&headers) == OriginVerdict::Refused {
+        state
+            .admission
+            .counters
+            .origins_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return super::origin::refused();
     }
+    let ticket = match state.admission.session(remote.ip()) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            let status = match refusal {
+                SessionRefusal::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
+                SessionRefusal::TooManyFromAddress => StatusCode::TOO_MANY_REQUESTS,
+            };
+            return super::rest::error(status, refusal.to_string());
+        }
+    };
+    let context = SessionContext {
+        hub: state.hub,
+        config: state.config,
+        hooks: state.hooks,
+        ticket,
+    };
+    upgrade
+        .max_message_size(WS_FRAME_BYTES_MAX)
+        .max_frame_size(WS_FRAME_BYTES_MAX)
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
+        .max_write_buffer_size(WS_WRITE_BUFFER_BYTES_MAX)
+        .on_upgrade(move |socket| run_session(socket, context))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -75,6 +119,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "published": counts.published,
         "peers": counts.peers,
         "rtmp": state.bridge.health(),
+        "admission": state.admission.health(),
     });
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }

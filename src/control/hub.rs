@@ -15,9 +15,12 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::admission::Admission;
 use super::directory::{Directory, Effect, RecordStart};
-use super::signaling::protocol::ServerMessage;
-use crate::ids::Login;
+use super::output::SessionOutput;
+use super::signaling::protocol::{ClientMessage, ConnectionRequest, ParseFailure, ServerMessage};
+use crate::auth::{AuthMode, AuthRefusal, DenyList, Grants};
+use crate::ids::{Login, RoomName};
 use crate::ids::{SessionId, WorkerId};
 use crate::record::queue::WriterInput;
 use crate::record::{RecordFailure, RecorderClient, RecorderEvent};
@@ -32,11 +35,17 @@ pub const SESSION_OUTBOX_MESSAGES_MAX: usize = 4096;
 
 pub type SharedHub = Arc<Mutex<Hub>>;
 
-/// Where a session's frames go: a WebSocket's task (as JSON text) or an RTMP connection's
-/// task (as messages it interprets).
+/// Where a session's frames go: a WebSocket's task (as JSON text, within its byte budget) or an
+/// RTMP connection's task (as messages it interprets).
 enum Outbox {
-    WebSocket(mpsc::Sender<String>),
+    WebSocket(mpsc::Sender<String>, Arc<SessionOutput>),
     Bridge(mpsc::Sender<ServerMessage>),
+}
+
+/// How sessions are admitted: the token rule and the revoked token ids.
+pub struct Access {
+    pub auth: AuthMode,
+    pub deny: DenyList,
 }
 
 pub struct Hub {
@@ -47,11 +56,18 @@ pub struct Hub {
     pending_removes: Vec<(WorkerId, Command)>,
     next_session: u64,
     recorder: Option<RecorderClient>,
+    access: Access,
+    admission: Option<Arc<Admission>>,
+    /// Sessions closed since start (the memory trim looks for change).
+    sessions_closed: u64,
 }
 
 impl Hub {
-    pub fn new(directory: Directory, workers: Vec<WorkerHandle>) -> Self {
+    pub fn new(directory: Directory, workers: Vec<WorkerHandle>, access: Access) -> Self {
         Hub {
+            access,
+            admission: None,
+            sessions_closed: 0,
             directory,
             outboxes: HashMap::new(),
             workers,
@@ -65,29 +81,82 @@ impl Hub {
         Arc::new(Mutex::new(self))
     }
 
-    pub fn open_session(&mut self, outbox: mpsc::Sender<String>) -> SessionId {
+    pub fn open_session(&mut self, outbox: mpsc::Sender<String>, output: Arc<SessionOutput>) -> SessionId {
         let id = SessionId(self.next_session);
         self.next_session += 1;
-        self.outboxes.insert(id, Outbox::WebSocket(outbox));
+        self.outboxes.insert(id, Outbox::WebSocket(outbox, output));
         self.directory.open_session(id);
         id
     }
 
-    /// An RTMP connection's session, established with `login`.
-    pub fn open_bridge_session(&mut self, login: Login, outbox: mpsc::Sender<ServerMessage>) -> SessionId {
+    /// An RTMP connection's session, established with what its token (or `--auth none`) grants.
+    pub fn open_bridge_session(&mut self, grants: Grants, outbox: mpsc::Sender<ServerMessage>) -> SessionId {
         let id = SessionId(self.next_session);
         self.next_session += 1;
         self.outboxes.insert(id, Outbox::Bridge(outbox));
-        self.directory.open_bridge_session(id, login);
+        self.directory.open_bridge_session(id, grants);
         id
     }
 
-    pub fn frame(&mut self, id: SessionId, text: &str, now: Instant) {
-        self.directory.handle_frame(id, text, now);
+    /// A client frame as its session's task parsed it (and the application's hook let through).
+    pub fn message(&mut self, id: SessionId, parsed: Result<ClientMessage, ParseFailure>, now: Instant) {
+        match parsed {
+            Ok(ClientMessage::Connection(request)) => match self.authorize(id, &request) {
+                Ok(grants) => self.directory.connect(id, request, grants),
+                Err(refusal) => {
+                    tracing::info!(session = %id, reason = refusal.log_detail(), "connection refused");
+                    self.directory.refuse_connection(id, &refusal.to_string());
+                }
+            },
+            Ok(message) => self.directory.handle_message(id, message, now),
+            Err(failure) => self.directory.refuse(id, failure),
+        }
         self.apply();
     }
 
+    /// What a connecting session may do: its token's grants, or everything under `--auth none`.
+    pub fn authorize(&self, id: SessionId, request: &ConnectionRequest) -> Result<Grants, AuthRefusal> {
+        let fallback = || Login::new(format!("user-{}", id.0));
+        self.verify_token(request.token.as_deref(), request.login.as_ref(), fallback)
+    }
+
+    /// Verify a token (from a connection, an RTMP URL) for `login` (what the client asked for,
+    /// if anything; `fallback` when it asked for nothing and tokens are not required).
+    pub fn verify_token(
+        &self,
+        token: Option<&str>,
+        login: Option<&Login>,
+        fallback: impl FnOnce() -> Login,
+    ) -> Result<Grants, AuthRefusal> {
+        self.access
+            .auth
+            .verify(token, login, fallback, &self.access.deny, crate::auth::now_unix())
+    }
+
+    /// Refuse a session's `connection` (the application's hook said no) and close it.
+    pub fn refuse_connection(&mut self, id: SessionId, info: &str) {
+        tracing::info!(session = %id, "connection refused by the application's hook");
+        self.directory.refuse_connection(id, info);
+        self.apply();
+    }
+
+    /// Kick `login` (from `room`, when given); false when no such participant.
+    pub fn kick(&mut self, login: &Login, room: Option<&RoomName>) -> bool {
+        let kicked = self.directory.kick(login, room);
+        self.apply();
+        kicked
+    }
+
+    pub fn sessions_closed(&self) -> u64 {
+        self.sessions_closed
+    }
+
+    pub fn set_admission(&mut self, admission: Arc<Admission>) {
+        self.admission = Some(admission);
+    }
+
     pub fn close_session(&mut self, id: SessionId) {
+        self.sessions_closed = self.sessions_closed.wrapping_add(1);
         self.outboxes.remove(&id);
         self.directory.close_session(id);
         self.apply();
@@ -129,8 +198,16 @@ impl Hub {
             for effect in effects {
                 match effect {
                     Effect::Send(id, message) => self.deliver(id, message),
-                    Effect::Disconnect(id) => {
-                        self.outboxes.remove(&id);
+                    Effect::Disconnect(id) => self.cut_off(id),
+                    Effect::Revoke(revocation) => {
+                        let now = crate::auth::now_unix();
+                        if let Err(error) =
+                            self.access
+                                .deny
+                                .deny(&revocation.jti, revocation.expires_unix, now)
+                        {
+                            tracing::error!(%error, "the revoked token list could not be saved");
+                        }
                     }
                     Effect::Worker(worker, command) => self.send_to_worker(worker, command),
                     Effect::RecordStart(start) => self.start_recording(*start),
@@ -249,12 +326,36 @@ impl Hub {
             return;
         };
         let sent = match outbox {
-            Outbox::WebSocket(outbox) => outbox.try_send(message.to_json()).is_ok(),
+            Outbox::WebSocket(outbox, output) => {
+                let text = message.to_json();
+                let bytes = text.len();
+                if !output.reserve(bytes) {
+                    if let Some(admission) = &self.admission {
+                        admission
+                            .counters
+                            .sessions_over_output_cap
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    false
+                } else if outbox.try_send(text).is_err() {
+                    output.release(bytes);
+                    false
+                } else {
+                    true
+                }
+            }
             Outbox::Bridge(outbox) => outbox.try_send(message).is_ok(),
         };
         if !sent {
-            tracing::warn!(session = %id, "session is not reading its frames; disconnecting it");
-            self.outboxes.remove(&id);
+            tracing::info!(session = %id, "session is not reading its frames; disconnecting it");
+            self.cut_off(id);
+        }
+    }
+
+    /// Drop a session's outbox and wake its task to close the socket now, even mid-write.
+    fn cut_off(&mut self, id: SessionId) {
+        if let Some(Outbox::WebSocket(_, output)) = self.outboxes.remove(&id) {
+            output.cut();
         }
     }
 }

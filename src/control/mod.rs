@@ -4,15 +4,23 @@
 //! notifications in, and the tick that resends worker commands a full queue refused. Nothing
 //! here touches UDP.
 
+pub mod admission;
 pub mod directory;
+mod hook_calls;
+pub mod hooks;
 pub mod http;
 pub mod hub;
+pub mod origin;
+pub mod output;
 pub mod rest;
+mod rest_access;
 mod rest_push;
 pub mod rtmp;
+mod serve;
 pub mod session;
 pub mod signaling;
 pub mod tls;
+mod trim;
 
 use std::sync::Arc;
 
@@ -41,6 +49,10 @@ pub enum ControlError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("access control: {0}")]
+    Auth(#[from] crate::auth::AuthSetupError),
+    #[error("hooks: {0}")]
+    Hooks(#[from] hooks::HookSetupError),
 }
 
 pub struct ControlPlane {
@@ -88,6 +100,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     let limits = DirectoryLimits {
         room_capacity: config.room_capacity,
         session_streams_max: config.session_streams_max,
+        duplicate_login: config.duplicate_login,
     };
     let mut directory = Directory::new(limits, envs);
     let mut recorder_client = None;
@@ -96,7 +109,29 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         recorder_client = Some(recorder.client.clone());
     }
     let recorder_pump = recorder;
-    let mut hub = Hub::new(directory, workers);
+    let access = access(&config)?;
+    let descriptors = admission::raise_descriptor_limit();
+    let admission = admission::Admission::new(
+        admission::descriptor_budget(descriptors),
+        config.max_sessions,
+        config.max_sessions_per_ip,
+    );
+    let hooks = match &config.hook_url {
+        Some(url) => Some(hooks::HookClient::new(hooks::HookConfig {
+            url: url.clone(),
+            timeout: config.hook_timeout,
+            failure: match config.hook_failure {
+                crate::config::HookFailureChoice::Allow => hooks::HookFailure::Allow,
+                crate::config::HookFailureChoice::Deny => hooks::HookFailure::Deny,
+            },
+            secret: config.hook_secret.clone(),
+        })?),
+        None => None,
+    };
+    let origins = std::sync::Arc::new(origin::OriginPolicy::new(config.allowed_origins.clone()));
+    warn_if_open(&config, &origins, descriptors);
+    let mut hub = Hub::new(directory, workers, access);
+    hub.set_admission(admission.clone());
     if let Some(client) = recorder_client {
         hub.set_recorder(client);
     }
@@ -106,6 +141,9 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         hub: hub.clone(),
         config: config.clone(),
         bridge: bridge.clone(),
+        admission: admission.clone(),
+        origins,
+        hooks,
     };
     let router = http::router(state);
 
@@ -139,19 +177,11 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         tokio::spawn(pump_recorder_events(hub.clone(), events, wakeup));
     }
     tokio::spawn(retry_commands(hub.clone()));
-    let http = axum::serve(
-        http_listener,
-        router
-            .clone()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    );
-    let https = tls::serve(https_listener, tls_config, router);
+    tokio::spawn(trim::return_freed_memory(hub.clone()));
+    let http = serve::http(http_listener, router.clone(), admission.clone());
+    let https = serve::https(https_listener, tls_config, router, admission);
     tokio::select! {
-        result = http => {
-            if let Err(error) = result {
-                tracing::error!(%error, "http server ended");
-            }
-        }
+        _ = http => {}
         _ = https => {}
         _ = shutdown_signal() => tracing::info!("shutting down"),
     }
@@ -159,6 +189,43 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         let _ = worker.send(Command::Shutdown);
     }
     Ok(())
+}
+
+/// The token rule and the revoked token ids (kept in the data directory across restarts).
+fn access(config: &Config) -> Result<hub::Access, ControlError> {
+    let auth = match (&config.auth, &config.jwt_key) {
+        (crate::config::AuthChoice::Jwt, Some(key)) => {
+            crate::auth::AuthMode::Jwt(Box::new(crate::auth::JwtVerifier::from_key_file(
+                key,
+                config.jwt_issuer.clone(),
+                config.jwt_audience.clone(),
+            )?))
+        }
+        _ => crate::auth::AuthMode::None,
+    };
+    let deny = crate::auth::DenyList::open(config.data_dir.join(REVOKED_TOKENS_FILE))?;
+    Ok(hub::Access { auth, deny })
+}
+
+/// Where the revoked token ids are kept, under the data directory.
+const REVOKED_TOKENS_FILE: &str = "revoked-tokens.tsv";
+
+/// Say at start what is open to anyone.
+fn warn_if_open(config: &Config, origins: &origin::OriginPolicy, descriptors: u64) {
+    if config.auth == crate::config::AuthChoice::None {
+        tracing::warn!(
+            "--auth none: anyone may connect, take any login and join any room; see docs/security.md"
+        );
+    }
+    if origins.allows_any() {
+        tracing::warn!("--allowed-origins unset: pages on any site may open sessions here");
+    }
+    tracing::info!(
+        descriptors,
+        max_sessions = config.max_sessions,
+        max_sessions_per_ip = config.max_sessions_per_ip,
+        "session limits"
+    );
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ControlError> {

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rest-api/recordings", get(recordings))
         .route("/records/{file}", get(record_file))
         .merge(super::rest_push::routes())
+        .merge(super::rest_access::routes())
 }
 
 pub(super) fn error(status: StatusCode, text: impl Into<String>) -> Response {

@@ -2,8 +2,14 @@
 //! and detects a dead peer. Runs on the control thread.
 //!
 //! Invariants: the session is registered in the hub before its first frame is read and closed
-//! in the hub exactly once when the task ends, whatever ended it.
+//! in the hub exactly once when the task ends, whatever ended it; its frames reach the hub in
+//! the order they came, those the application's hook must decide first included; a session
+//! cut off by the hub (its output over budget, a kick, a refused connection) or whose writes
+//! stall closes within [`WS_WRITE_STALL_MAX`] even if its client never reads again.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +18,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::hub::{lock, SharedHub, SESSION_OUTBOX_MESSAGES_MAX};
+use crate::ids::SessionId;
 
 /// Frames one session may send per second. The SDK sends a handful per user action (a stream is
 /// two or three); a client sending more is broken or hostile, and its frames past the limit are
@@ -56,8 +63,20 @@ enum Admission {
     RefuseAndReport,
     Refuse,
 }
-use super::signaling::protocol::ServerMessage;
+use super::admission::SessionTicket;
+use super::hook_calls::{apply_rewrite, hook_request, refusal};
+use super::hooks::{HookClient, HookVerdict};
+use super::output::SessionOutput;
+use super::signaling::protocol::{parse_client_frame, ClientMessage, ParseFailure, ServerMessage};
 use crate::config::Config;
+
+/// Frames that may wait behind one the application's hook is deciding (they are handled in
+/// order once it answers); past this the session is sending faster than its backend answers,
+/// and further frames are refused.
+pub const HOOK_WAITING_FRAMES_MAX: usize = 32;
+/// A write to the socket that makes no progress for this long means the client stopped reading
+/// with its receive window full: the session is closed rather than left holding its buffers.
+pub const WS_WRITE_STALL_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A `fail` frame for something the session task refuses before the directory sees it.
 fn fail_frame(api_method: &str, info: String) -> Message {
@@ -69,73 +88,253 @@ fn fail_frame(api_method: &str, info: String) -> Message {
     Message::Text(fail.to_json().into())
 }
 
-pub async fn run_session(socket: WebSocket, hub: SharedHub, config: Arc<Config>) {
+/// What a WebSocket session's task runs with.
+pub struct SessionContext {
+    pub hub: SharedHub,
+    pub config: Arc<Config>,
+    pub hooks: Option<HookClient>,
+    /// Held for the session's life: its place under the session caps.
+    pub ticket: SessionTicket,
+}
+
+type HookCall = Pin<Box<dyn Future<Output = (ClientMessage, HookVerdict)> + Send>>;
+
+/// Frames in order: the one a hook is deciding and those waiting behind it.
+struct Pipeline {
+    id: SessionId,
+    hub: SharedHub,
+    hooks: Option<HookClient>,
+    deciding: Option<HookCall>,
+    waiting: VecDeque<Result<ClientMessage, ParseFailure>>,
+}
+
+impl Pipeline {
+    /// A frame from the client: handled now, or after the hook (and what waits before it).
+    fn push(&mut self, parsed: Result<ClientMessage, ParseFailure>) -> bool {
+        if self.deciding.is_some() || !self.waiting.is_empty() {
+            if self.waiting.len() >= HOOK_WAITING_FRAMES_MAX {
+                return false;
+            }
+            self.waiting.push_back(parsed);
+            return true;
+        }
+        self.handle(parsed);
+        true
+    }
+
+    fn handle(&mut self, parsed: Result<ClientMessage, ParseFailure>) {
+        if let (Some(hooks), Ok(message)) = (&self.hooks, &parsed) {
+            let hub = lock(&self.hub);
+            // A connection's token is checked before its hook: the backend hears only of
+            // sessions the token admits.
+            let admitted = match message {
+                ClientMessage::Connection(request) => hub.authorize(self.id, request).is_ok(),
+                _ => true,
+            };
+            let login = hub.directory().session_login(self.id).cloned();
+            drop(hub);
+            if admitted {
+                if let Some((method, body)) = hook_request(message, self.id, login.as_ref()) {
+                    let hooks = hooks.clone();
+                    let Ok(message) = parsed else { return };
+                    self.deciding = Some(Box::pin(async move {
+                        let verdict = hooks.call(method, &body).await;
+                        (message, verdict)
+                    }));
+                    return;
+                }
+            }
+        }
+        lock(&self.hub).message(self.id, parsed, Instant::now());
+    }
+
+    /// The hook answered: act on its verdict, then on the frames that waited.
+    fn decided(&mut self, message: ClientMessage, verdict: HookVerdict) {
+        self.deciding = None;
+        let parsed = match verdict {
+            HookVerdict::Allow { rewritten: None } => Ok(message),
+            HookVerdict::Allow {
+                rewritten: Some(fields),
+            } => Ok(apply_rewrite(message, &fields)),
+            HookVerdict::Refuse { reason } => Err(refusal(&message, reason)),
+        };
+        let connection_refused = matches!(&parsed, Err(f) if f.message.as_deref() == Some("connection"));
+        if connection_refused {
+            if let Err(failure) = parsed {
+                lock(&self.hub).refuse_connection(self.id, &failure.reason);
+            }
+        } else {
+            lock(&self.hub).message(self.id, parsed, Instant::now());
+        }
+        while self.deciding.is_none() {
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            self.handle(next);
+        }
+    }
+}
+
+/// Resolves with the hook's answer, or never when no hook is deciding.
+async fn hook_answer(deciding: &mut Option<HookCall>) -> (ClientMessage, HookVerdict) {
+    match deciding {
+        Some(call) => call.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Write one frame, unless the session is cut off first or the write stalls.
+async fn write(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    message: Message,
+    output: &SessionOutput,
+) -> Result<(), WriteEnd> {
+    // The write first: a frame that can go out goes out even when the session was just cut
+    // off (a refusal's reason); the cut only ends a write that is blocked.
+    tokio::select! {
+        biased;
+        sent = tokio::time::timeout(WS_WRITE_STALL_MAX, sink.send(message)) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(WriteEnd::Closed),
+            Err(_) => Err(WriteEnd::Stalled),
+        },
+        _ = output.cut_off() => Err(WriteEnd::Cut),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum WriteEnd {
+    Closed,
+    Stalled,
+    Cut,
+}
+
+pub async fn run_session(socket: WebSocket, context: SessionContext) {
+    let SessionContext {
+        hub,
+        config,
+        hooks,
+        ticket,
+    } = context;
     let (outbox_tx, mut outbox) = mpsc::channel::<String>(SESSION_OUTBOX_MESSAGES_MAX);
-    let id = lock(&hub).open_session(outbox_tx);
+    let output = Arc::new(SessionOutput::default());
+    let id = lock(&hub).open_session(outbox_tx, output.clone());
     tracing::debug!(session = %id, "session opened");
     let (mut sink, mut frames) = socket.split();
     let mut ping = tokio::time::interval(config.session_ping_interval);
     ping.tick().await;
     let mut last_heard = Instant::now();
     let mut budget = FrameBudget::new(last_heard);
-    loop {
-        tokio::select! {
+    let mut pipeline = Pipeline {
+        id,
+        hub: hub.clone(),
+        hooks,
+        deciding: None,
+        waiting: VecDeque::new(),
+    };
+    let end = loop {
+        let result = tokio::select! {
             frame = frames.next() => {
                 let now = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = now;
                         match budget.admit(now) {
-                            Admission::Handle => lock(&hub).frame(id, text.as_str(), now),
-                            Admission::Refuse => {}
+                            Admission::Handle => {
+                                if pipeline.push(parse_client_frame(text.as_str())) {
+                                    Ok(())
+                                } else {
+                                    let info = format!(
+                                        "More than {HOOK_WAITING_FRAMES_MAX} messages wait for the \
+                                         application's answer; this one is dropped"
+                                    );
+                                    write(&mut sink, fail_frame("rateLimit", info), &output).await
+                                }
+                            }
+                            Admission::Refuse => Ok(()),
                             Admission::RefuseAndReport => {
                                 let info = format!(
                                     "More than {SESSION_FRAMES_PER_SECOND_MAX} messages per second; \
                                      messages are dropped until the next second"
                                 );
-                                if sink.send(fail_frame("rateLimit", info)).await.is_err() {
-                                    break;
-                                }
+                                write(&mut sink, fail_frame("rateLimit", info), &output).await
                             }
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = now;
                         let info = "Binary frames are not part of the protocol".to_owned();
-                        if sink.send(fail_frame("binary", info)).await.is_err() {
-                            break;
-                        }
+                        write(&mut sink, fail_frame("binary", info), &output).await
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_heard = now,
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_heard = now;
+                        Ok(())
+                    }
+                    Some(Ok(Message::Close(_))) | None => Err(WriteEnd::Closed),
                     Some(Err(error)) => {
                         tracing::debug!(session = %id, %error, "session socket error");
-                        break;
+                        Err(WriteEnd::Closed)
                     }
                 }
+            }
+            (message, verdict) = hook_answer(&mut pipeline.deciding) => {
+                pipeline.decided(message, verdict);
+                Ok(())
             }
             out = outbox.recv() => match out {
                 Some(text) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
+                    let bytes = text.len();
+                    let written = write(&mut sink, Message::Text(text.into()), &output).await;
+                    output.release(bytes);
+                    written
                 }
-                None => break,
+                None => Err(WriteEnd::Closed),
             },
+            _ = output.cut_off() => Err(WriteEnd::Cut),
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.session_timeout {
                     tracing::info!(session = %id, "session silent past its keep-alive; closing it");
-                    break;
-                }
-                if sink.send(Message::Text(ServerMessage::Ping.to_json().into())).await.is_err() {
-                    break;
+                    Err(WriteEnd::Closed)
+                } else {
+                    write(&mut sink, Message::Text(ServerMessage::Ping.to_json().into()), &output).await
                 }
             }
+        };
+        if let Err(end) = result {
+            break end;
         }
+    };
+    match end {
+        WriteEnd::Stalled => {
+            tracing::info!(session = %id, "session stopped reading (a write stalled); closing it");
+            ticket.count_write_stall();
+        }
+        // Frames queued before the cut (a refusal's reason) go out first, briefly.
+        WriteEnd::Cut => flush_then_close(&mut sink, &mut outbox).await,
+        WriteEnd::Closed => {}
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(WS_CLOSE_WRITE_MAX, sink.send(Message::Close(None))).await;
     lock(&hub).close_session(id);
+    drop(ticket);
     tracing::debug!(session = %id, "session closed");
+}
+
+/// How long a session's last frames and its close may take to write.
+const WS_CLOSE_WRITE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Write what is still queued (a refusal's `fail`) within [`WS_CLOSE_WRITE_MAX`].
+async fn flush_then_close(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    outbox: &mut mpsc::Receiver<String>,
+) {
+    let flush = async {
+        while let Ok(text) = outbox.try_recv() {
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(WS_CLOSE_WRITE_MAX, flush).await;
 }
 
 #[cfg(test)]

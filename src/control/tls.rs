@@ -1,15 +1,9 @@
 //! TLS for `--https`: the configured certificate, or a self-signed one generated once into the
-//! data directory; and the accept loop that serves the HTTP router over it. Control thread.
+//! data directory (`serve.rs` accepts the connections). Control thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::CertificateDer;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 
@@ -103,44 +97,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
         path: path.into(),
         source,
     })
-}
-
-/// Accept TLS connections forever, serving `router` on each (WebSocket upgrades included).
-pub async fn serve(listener: TcpListener, server: rustls::ServerConfig, router: axum::Router) {
-    let acceptor = TlsAcceptor::from(Arc::new(server));
-    loop {
-        let (stream, remote) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(%error, "https accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        // Handlers that need the client's address (the admin rule) read it as on plain HTTP.
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .layer(axum::Extension(axum::extract::ConnectInfo(remote))),
-        );
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(stream).await {
-                Ok(tls) => tls,
-                Err(error) => {
-                    tracing::debug!(%remote, %error, "TLS handshake failed");
-                    return;
-                }
-            };
-            let builder = ConnectionBuilder::new(TokioExecutor::new());
-            if let Err(error) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%remote, %error, "https connection ended");
-            }
-        });
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 // opened before connecting, so a denied camera still joins to watch and chat.
 
 import { connect, ROOM_EVENT, SESSION_STATUS, STREAM_EVENT } from './sdk/webcall.js';
-import { chatLine, roomFromUrl, serverUrl, systemLine } from './apps/ui.js';
+import { chatLine, pageToken, roomFromUrl, serverUrl, systemLine } from './apps/ui.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -72,7 +72,7 @@ async function join() {
   const c = { login, roomName, camera, problem, room: null, tiles: new Map(), players: new Map() };
   call = c;
   setStatus(`Connecting to ${url} …`);
-  c.session = connect({ urlServer: url, username: login })
+  c.session = connect({ urlServer: url, username: login, token: pageToken() })
     .on(SESSION_STATUS.ESTABLISHED, () => joinRoom(c))
     .on(SESSION_STATUS.RECONNECTING, (s, d) => {
       if (c === call) setStatus(`Connection to the server was lost; reconnecting (attempt ${d.attempt}) …`, 'warn');

@@ -228,6 +228,7 @@ impl World {
         let limits = DirectoryLimits {
             room_capacity: 16,
             session_streams_max: 64,
+            duplicate_login: Default::default(),
         };
         let participants = (0..scenario.participants)
             .map(|i| Participant::new(i as u8 + 1, "room", seed))
@@ -520,7 +521,10 @@ impl World {
                     }
                 }
                 // The simulated clients never ask to record.
-                Effect::RecordStart(_) | Effect::RecordFinish(..) | Effect::Disconnect(_) => {}
+                Effect::RecordStart(_)
+                | Effect::RecordFinish(..)
+                | Effect::Disconnect(_)
+                | Effect::Revoke(_) => {}
             }
         }
     }

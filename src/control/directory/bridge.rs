@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::recording::{tapped_audio, video_codec};
 use super::{Directory, Effect, PeerKind, Published, RoomError, Session, SessionId, StreamError};
-use crate::ids::{Login, MediaSessionId, PeerId, RoomName, StreamName, WorkerId};
+use crate::ids::{MediaSessionId, PeerId, RoomName, StreamName, WorkerId};
 use crate::record::frame::VideoCodec;
 use crate::sdp::StreamTracks;
 use crate::worker::commands::{EndpointSpec, PeerRole};
@@ -35,10 +35,12 @@ pub enum BridgeSource {
 }
 
 impl Directory {
-    /// An RTMP connection's session, established with its login.
-    pub fn open_bridge_session(&mut self, id: SessionId, login: Login) {
+    /// An RTMP connection's session, established with its login and what its token (or
+    /// `--auth none`) grants.
+    pub fn open_bridge_session(&mut self, id: SessionId, grants: crate::auth::Grants) {
         let session = Session {
-            login: Some(login),
+            login: Some(grants.login.clone()),
+            grants: Some(grants),
             wcs_id: super::recording::wcs_session_id(),
             bridge: true,
             ..Session::default()
@@ -46,8 +48,10 @@ impl Directory {
         self.sessions.insert(id, session);
     }
 
-    /// Join `room` as an RTMP encoder, taking over from an RTMP session with the same login.
+    /// Join `room` as an RTMP encoder, taking over from an RTMP session with the same login
+    /// (`--duplicate-login reject-new` refuses the newer instead).
     pub fn join_bridge(&mut self, id: SessionId, room: &RoomName) -> Result<(), RoomError> {
+        self.check_join_grant(id, room, false)?;
         let login = self.login_of(id).ok_or(RoomError::NotEstablished)?.clone();
         let holder = self
             .rooms
@@ -55,6 +59,12 @@ impl Directory {
             .and_then(|r| r.participants.iter().find(|(l, _)| *l == login))
             .map(|(_, session)| *session);
         if let Some(holder) = holder.filter(|h| *h != id && self.is_bridge(*h)) {
+            if self.limits.duplicate_login == crate::config::DuplicateLogin::RejectNew {
+                return Err(RoomError::LoginTaken {
+                    login,
+                    room: room.clone(),
+                });
+            }
             self.take_over(holder);
         }
         self.join(id, room)
@@ -72,6 +82,7 @@ impl Directory {
         now: Instant,
     ) -> Result<IngestStarted, StreamError> {
         let login = self.check_new_stream(id, room)?;
+        self.check_publish_grant(id, name.as_str(), room, &tracks, false)?;
         if let Some(existing) = self.published.get(name) {
             let holder = self.peers.get(&existing.peer).map(|info| info.session);
             match holder {
@@ -145,6 +156,7 @@ impl Directory {
     ) -> Result<BridgeSource, StreamError> {
         self.check_new_stream(id, None)?;
         let source = self.published.get(name).ok_or(StreamError::NotFound)?;
+        self.check_play_grant(id, source.room.as_ref())?;
         let source_session = self.peers.get(&source.peer).map(|info| info.session);
         if source_session.is_some_and(|s| self.is_bridge(s)) {
             return Ok(BridgeSource::Rtmp(name.clone()));

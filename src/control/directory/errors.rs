@@ -7,6 +7,7 @@
 //! message, which may carry offsets or pointer values) is logged by the directory and never
 //! shown.
 
+use super::access::{CHAT_DELIVERED_BYTES_PER_SECOND_PER_ROOM, CHAT_MESSAGES_PER_SECOND_PER_SENDER};
 use super::rooms::SESSION_ROOMS_MAX;
 use crate::ids::{Login, RoomName};
 use crate::sdp::NegotiationError;
@@ -28,6 +29,12 @@ pub enum RoomError {
     NotJoined(RoomName),
     #[error("Participant '{to}' is not in room '{room}'")]
     NoSuchParticipant { to: Login, room: RoomName },
+    #[error("Restricted access")]
+    RestrictedAccess,
+    #[error("Restricted access: recording")]
+    RecordingRestricted,
+    #[error("Too many messages: at most {CHAT_MESSAGES_PER_SECOND_PER_SENDER} a second per sender, and a room delivers at most {} KiB a second", CHAT_DELIVERED_BYTES_PER_SECOND_PER_ROOM / 1024)]
+    ChatRate,
 }
 
 /// Why `publishStream` or `playStream` was refused.
@@ -45,6 +52,8 @@ pub enum StreamError {
     NotFound,
     #[error("Restricted access")]
     RestrictedAccess,
+    #[error("Restricted access: recording")]
+    RecordingRestricted,
     /// The room or worker the stream would go to is missing: a bug, shown as a plain failure.
     #[error("Failed by error")]
     Internal(&'static str),

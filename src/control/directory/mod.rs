@@ -13,6 +13,7 @@
 //! peers of its stream; a room's participants are sessions that list the room; a session's
 //! close frees everything it held.
 
+mod access;
 mod bridge;
 mod errors;
 mod invariants;
@@ -25,6 +26,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+pub use access::{Revocation, CHAT_DELIVERED_BYTES_PER_SECOND_PER_ROOM, CHAT_MESSAGES_PER_SECOND_PER_SENDER};
 pub use bridge::{BridgeSource, IngestStarted};
 pub use errors::{RoomError, StreamError};
 pub use invariants::InvariantBroken;
@@ -49,12 +51,15 @@ pub enum Effect {
     /// The session was closed by the directory (an RTMP encoder's stale connection taken
     /// over by its reconnect): drop its outbox so its task ends the connection.
     Disconnect(SessionId),
+    /// A kicked session's token id: deny it from now until it expires.
+    Revoke(Revocation),
 }
 
 #[derive(Debug, Clone)]
 pub struct DirectoryLimits {
     pub room_capacity: usize,
     pub session_streams_max: usize,
+    pub duplicate_login: crate::config::DuplicateLogin,
 }
 
 #[derive(Default)]
@@ -70,12 +75,16 @@ struct Session {
     recorded_rooms: BTreeSet<RoomName>,
     /// An RTMP connection (a newer one with its login or stream name takes over from it).
     bridge: bool,
+    /// What the session may do; set at `connection` (or when an RTMP connection opens).
+    grants: Option<crate::auth::Grants>,
+    chat_rate: access::RateWindow,
 }
 
 struct Room {
     worker: WorkerId,
     /// (login, session) in join order.
     participants: Vec<(Login, SessionId)>,
+    chat_bytes: access::RateWindow,
 }
 
 struct Published {
@@ -113,6 +122,8 @@ pub struct Directory {
     /// Peers per worker, for placing new rooms and plain streams on the least loaded one.
     worker_load: Vec<usize>,
     sessions: BTreeMap<SessionId, Session>,
+    /// Established WebSocket sessions by login (`--duplicate-login` keeps one per login).
+    logins: BTreeMap<Login, SessionId>,
     rooms: BTreeMap<RoomName, Room>,
     published: BTreeMap<StreamName, Published>,
     peers: BTreeMap<PeerId, PeerInfo>,
@@ -132,6 +143,7 @@ impl Directory {
             envs,
             worker_load: vec![0; workers],
             sessions: BTreeMap::new(),
+            logins: BTreeMap::new(),
             rooms: BTreeMap::new(),
             published: BTreeMap::new(),
             peers: BTreeMap::new(),
@@ -165,7 +177,11 @@ impl Directory {
         for room in rooms {
             self.remove_participant(id, &room);
         }
-        self.sessions.remove(&id);
+        if let Some(login) = self.sessions.remove(&id).and_then(|s| s.login) {
+            if self.logins.get(&login) == Some(&id) {
+                self.logins.remove(&login);
+            }
+        }
     }
 
     pub fn handle_frame(&mut self, id: SessionId, text: &str, now: Instant) {
@@ -175,7 +191,8 @@ impl Directory {
         }
     }
 
-    fn handle_message(&mut self, id: SessionId, message: ClientMessage, now: Instant) {
+    /// A parsed client frame (the hub verifies `connection` itself and calls [`Directory::connect`]).
+    pub fn handle_message(&mut self, id: SessionId, message: ClientMessage, now: Instant) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -183,24 +200,12 @@ impl Directory {
         match message {
             ClientMessage::Ping | ClientMessage::Pong | ClientMessage::PushLogs => {}
             ClientMessage::Connection(request) => {
-                if established {
-                    self.fail(id, "connection", None, "Session is already established");
-                    return;
-                }
+                // Without a hub (the directory's own tests), a connection is `--auth none`'s.
                 let login = request
                     .login
+                    .clone()
                     .unwrap_or_else(|| Login::new(format!("user-{}", id.0)));
-                session.login = Some(login.clone());
-                session.wcs_id = recording::wcs_session_id();
-                let auth_token = uuid::Uuid::new_v4().to_string();
-                self.send(
-                    id,
-                    ServerMessage::UserData {
-                        login,
-                        auth_token,
-                        app_key: request.app_key,
-                    },
-                );
+                self.connect(id, request, crate::auth::Grants::everything(login));
             }
             _ if !established => {
                 let failure = not_established(&message);
@@ -211,9 +216,13 @@ impl Directory {
                 command,
             } => {
                 let result = match &command {
-                    AppCommand::Join { room, .. } => self.join(id, room),
+                    AppCommand::Join { room, record } => self
+                        .check_join_grant(id, room, *record)
+                        .and_then(|()| self.join(id, room)),
                     AppCommand::Leave { room } => self.leave(id, room),
-                    AppCommand::SendMessage { room, to, text } => self.send_chat(id, room, to.as_ref(), text),
+                    AppCommand::SendMessage { room, to, text } => {
+                        self.send_chat(id, room, to.as_ref(), text, now)
+                    }
                 };
                 let (accepted, info) = match result {
                     Ok(()) => (true, None),
@@ -253,7 +262,7 @@ impl Directory {
     }
 
     /// Answer a frame we could not act on, in the protocol's own terms.
-    fn refuse(&mut self, id: SessionId, failure: ParseFailure) {
+    pub fn refuse(&mut self, id: SessionId, failure: ParseFailure) {
         if let Some(operation_id) = failure.operation_id {
             self.send(
                 id,
@@ -321,6 +330,11 @@ impl Directory {
             .min_by_key(|(_, load)| **load)
             .map_or(0, |(i, _)| i);
         WorkerId(index)
+    }
+
+    /// The login a session connected with, once it has.
+    pub fn session_login(&self, id: SessionId) -> Option<&Login> {
+        self.login_of(id)
     }
 
     fn login_of(&self, id: SessionId) -> Option<&Login> {

@@ -38,11 +38,15 @@ impl Directory {
         let room = self.rooms.entry(room_name.clone()).or_insert_with(|| Room {
             worker,
             participants: Vec::new(),
+            chat_bytes: Default::default(),
         });
         let others: Vec<SessionId> = room.participants.iter().map(|(_, s)| *s).collect();
         room.participants.push((login.clone(), id));
         if let Some(session) = self.sessions.get_mut(&id) {
             session.rooms.push(room_name.clone());
+        }
+        if self.is_hidden(id) {
+            return Ok(());
         }
         for other in others {
             self.send_room_event(other, room_name, RoomEvent::Joined(login.clone()));
@@ -56,7 +60,11 @@ impl Directory {
             return;
         };
         let mut entries = Vec::new();
-        for (login, session) in room.participants.iter().filter(|(_, s)| *s != id) {
+        let listed = room
+            .participants
+            .iter()
+            .filter(|(_, s)| *s != id && !self.is_hidden(*s));
+        for (login, session) in listed {
             let before = entries.len();
             if let Some(streams) = self.sessions.get(session).map(|s| &s.streams) {
                 for peer in streams.values() {
@@ -120,6 +128,9 @@ impl Directory {
         if others.is_empty() {
             self.rooms.remove(room_name);
         }
+        if self.is_hidden(id) {
+            return;
+        }
         for other in others {
             self.send_room_event(other, room_name, RoomEvent::Left(login.clone()));
         }
@@ -131,8 +142,10 @@ impl Directory {
         room_name: &RoomName,
         to: Option<&Login>,
         text: &str,
+        now: std::time::Instant,
     ) -> Result<(), RoomError> {
         let from = self.login_of(id).ok_or(RoomError::NotEstablished)?.clone();
+        self.check_chat_grant(id)?;
         let not_joined = || RoomError::NotJoined(room_name.clone());
         let room = self.rooms.get(room_name).ok_or_else(not_joined)?;
         if !room.participants.iter().any(|(_, s)| *s == id) {
@@ -157,6 +170,7 @@ impl Directory {
                 .map(|(_, s)| *s)
                 .collect(),
         };
+        self.admit_chat(id, room_name, text.len(), recipients.len(), now)?;
         for recipient in recipients {
             let event = RoomEvent::Message {
                 from: from.clone(),

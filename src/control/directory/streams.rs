@@ -34,6 +34,13 @@ impl Directory {
                 .get(worker.0)
                 .ok_or(StreamError::Internal("no media worker"))?;
             let negotiated = negotiate_publisher(&sdp, env, now)?;
+            self.check_publish_grant(
+                id,
+                name.as_str(),
+                room.as_ref(),
+                &negotiated.tracks,
+                request_record,
+            )?;
             Ok((login, worker, negotiated))
         });
         let (login, worker, negotiated) = match result {
@@ -85,6 +92,7 @@ impl Directory {
         } = request;
         let result = self.check_new_stream(id, None).and_then(|_| {
             let source = self.published.get(&name).ok_or(StreamError::NotFound)?;
+            self.check_play_grant(id, source.room.as_ref())?;
             if let Some(stream_room) = &source.room {
                 let member = self
                     .sessions

@@ -31,6 +31,7 @@ impl Harness {
         let limits = DirectoryLimits {
             room_capacity: capacity,
             session_streams_max: 8,
+            duplicate_login: Default::default(),
         };
         Harness {
             directory: Directory::new(limits, envs),
@@ -47,7 +48,7 @@ impl Harness {
                     .frames
                     .push((id, serde_json::from_str(&message.to_json()).unwrap())),
                 Effect::Worker(worker, command) => self.commands.push((worker, command)),
-                Effect::RecordFinish(..) | Effect::Disconnect(_) => {}
+                Effect::RecordFinish(..) | Effect::Disconnect(_) | Effect::Revoke(_) => {}
                 Effect::RecordStart(start) => self.records.push(*start),
             }
         }

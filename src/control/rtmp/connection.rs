@@ -340,19 +340,26 @@ impl Task {
         };
         let (login, room, stream) = match &path.target {
             RtmpTarget::Room { room, name } => (
-                Login::new(name.clone()),
+                Some(Login::new(name.clone())),
                 Some(RoomName::new(room.clone())),
                 StreamName::new(format!("{room}-{name}-rtmp-h264")),
             ),
-            RtmpTarget::Live { name } => (
-                Login::new(format!("rtmp-{}", self.bridge.next_id())),
-                None,
-                StreamName::new(name.clone()),
-            ),
+            RtmpTarget::Live { name } => (None, None, StreamName::new(name.clone())),
         };
         let (outbox, statuses) = mpsc::channel(SESSION_MESSAGES_MAX);
         let mut hub = lock(&self.bridge.hub);
-        let session = hub.open_bridge_session(login, outbox);
+        let bridge = self.bridge.clone();
+        let fallback = || Login::new(format!("rtmp-{}", bridge.next_id()));
+        let grants = match hub.verify_token(path.token.as_deref(), login.as_ref(), fallback) {
+            Ok(grants) => grants,
+            Err(refusal) => {
+                drop(hub);
+                tracing::info!(reason = refusal.log_detail(), "RTMP publish refused");
+                conn.reject_publish(stream_id, &refusal.to_string());
+                return Flow::Close;
+            }
+        };
+        let session = hub.open_bridge_session(grants, outbox);
         if let Some(room) = &room {
             if let Err(error) = hub.with_directory(|d| d.join_bridge(session, room)) {
                 hub.close_session(session);
@@ -392,11 +399,21 @@ impl Task {
                 return Flow::Close;
             }
         };
+        let bridge = self.bridge.clone();
+        let fallback = || Login::new(format!("rtmp-player-{}", bridge.next_id()));
+        let grants = match lock(&self.bridge.hub).verify_token(path.token.as_deref(), None, fallback) {
+            Ok(grants) => grants,
+            Err(refusal) => {
+                tracing::info!(reason = refusal.log_detail(), "RTMP play refused");
+                conn.reject_play(stream_id, &refusal.to_string());
+                return Flow::Close;
+            }
+        };
         let opened = match &path.target {
             RtmpTarget::Room { room, name } => {
-                Feed::open(&self.bridge, Some(&RoomName::new(room.clone())), name)
+                Feed::open(&self.bridge, Some(&RoomName::new(room.clone())), name, grants)
             }
-            RtmpTarget::Live { name } => Feed::open(&self.bridge, None, name),
+            RtmpTarget::Live { name } => Feed::open(&self.bridge, None, name, grants),
         };
         match opened {
             Ok((feed, stream)) => {

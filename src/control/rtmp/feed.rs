@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::audio::ToAacThread;
 use super::sources::{FeedItem, FlvTag, TagKind, PLAYER_QUEUE_TAGS};
 use super::Bridge;
+use crate::auth::Grants;
 use crate::control::directory::{BridgeSource, StreamError};
 use crate::control::hub::lock;
 use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
@@ -47,33 +48,36 @@ impl Feed {
         bridge: &Arc<Bridge>,
         room: Option<&RoomName>,
         wanted: &str,
+        grants: Grants,
     ) -> Result<(Feed, StreamName), StreamError> {
         let mut hub = lock(&bridge.hub);
         let name = hub
             .directory()
             .resolve_bridge_stream(room, wanted)
             .ok_or(StreamError::NotFound)?;
-        Self::open_name(bridge, &mut hub, name)
+        Self::open_name(bridge, &mut hub, name, grants)
     }
 
-    /// Open a stream by its exact name, in a room or not (a push).
+    /// Open a stream by its exact name, in a room or not (a push, which an administrator
+    /// started: it may play anything).
     pub fn open_exact(bridge: &Arc<Bridge>, name: &str) -> Result<(Feed, StreamName), StreamError> {
         let mut hub = lock(&bridge.hub);
         let name = StreamName::new(name);
         if !hub.directory().is_published(&name) {
             return Err(StreamError::NotFound);
         }
-        Self::open_name(bridge, &mut hub, name)
+        let grants = Grants::everything(Login::new(format!("rtmp-push-{}", bridge.next_id())));
+        Self::open_name(bridge, &mut hub, name, grants)
     }
 
     fn open_name(
         bridge: &Arc<Bridge>,
         hub: &mut crate::control::hub::Hub,
         name: StreamName,
+        grants: Grants,
     ) -> Result<(Feed, StreamName), StreamError> {
         let (outbox, statuses) = mpsc::channel(64);
-        let login = Login::new(format!("rtmp-player-{}", bridge.next_id()));
-        let session = hub.open_bridge_session(login, outbox);
+        let session = hub.open_bridge_session(grants, outbox);
         let (frames, frames_rx) = mpsc::channel(TAP_QUEUE_FRAMES);
         let media_session_id = MediaSessionId::new(uuid::Uuid::new_v4().to_string());
         let dropped = bridge.counters.tap_frames_dropped.clone();

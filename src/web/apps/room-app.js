@@ -8,7 +8,7 @@
 
 import { connect, ROOM_EVENT, SESSION_STATUS, STREAM_EVENT } from '../sdk/webcall.js';
 import {
-  $, chatLine, codecLabel, describeError, inviteUrl, makeTile, roomFromUrl, serverUrl,
+  $, chatLine, codecLabel, describeError, inviteUrl, makeTile, pageToken, roomFromUrl, serverUrl,
   setTileState, showNotice, showStatus, systemLine,
 } from './ui.js';
 
@@ -79,7 +79,7 @@ class RoomApp {
     $('login').disabled = true;
     $('joinBtn').disabled = true;
     showStatus('CONNECTING');
-    const session = connect({ urlServer: this.url, username: login });
+    const session = connect({ urlServer: this.url, username: login, token: pageToken() });
     this.session = session;
     session
       .on(SESSION_STATUS.ESTABLISHED, () => {

@@ -13,6 +13,12 @@ export function serverUrl() {
   return `${secure ? 'wss' : 'ws'}://${location.hostname}:${port}/`;
 }
 
+/** The access token the application put in the page's URL (?token=...), if any. */
+export function pageToken() {
+  const token = new URLSearchParams(location.search).get('token');
+  return token && token.trim() ? token.trim() : undefined;
+}
+
 /** The room of the invite link (?roomName=...), else a new random one. */
 export function roomFromUrl() {
   const name = new URLSearchParams(location.search).get('roomName');

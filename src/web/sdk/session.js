@@ -206,6 +206,16 @@ export class Session extends Emitter {
         break;
       }
       case 'fail': {
+        if (obj.apiMethod === 'connection') {
+          // Refused or ended by the server (a bad or revoked token, a login in use, a kick):
+          // it closes the socket next; retrying with the same credentials would not help.
+          const err = new ConnectionError(`The server refused the session: ${obj.info}`, { url: this._opts.urlServer, reason: obj.info });
+          err.refused = true;
+          if (this._retry) clearTimeout(this._retry.timer);
+          this._retry = null;
+          this._socketLost(this._ws, err, true);
+          break;
+        }
         if (obj.apiMethod === 'StreamStatusEvent') {
           const stream = this._streams.get(obj.id);
           if (stream) stream._onStatus('FAILED', obj.info, obj);
@@ -264,7 +274,7 @@ export class Session extends Emitter {
     this._rejectPending(error);
     if (this._retry) {
       this._scheduleRetry(error);
-    } else if (this._everEstablished && this._opts.reconnect) {
+    } else if (this._everEstablished && this._opts.reconnect && !error.refused) {
       this._retry = { attempt: 0, since: Date.now(), timer: null };
       for (const room of this._rooms.values()) room._suspend();
       for (const stream of this.getStreams()) stream._suspend();
