@@ -143,6 +143,29 @@ test('an unreachable server ends FAILED with a ConnectionError; disconnect() end
   assert.equal(s2.status(), 'DISCONNECTED');
 });
 
+test('a session the server refuses or kicks ends FAILED with the reason and is not retried', async () => {
+  const refused = [];
+  const session = connect({ urlServer: 'ws://server/', username: 'mallory', reconnectDelaysMs: [5] }, fakeEnv());
+  sessions.push(session);
+  session.on('FAILED', (s, e) => refused.push(e));
+  const ws = await until(() => FakeWebSocket.last()?.frames('connection').length && FakeWebSocket.last(), 'connection frame');
+  ws.receive('fail', { apiMethod: 'connection', info: 'Restricted access: a token is required' });
+  ws.drop(1000);
+  await until(() => refused.length, 'FAILED');
+  assert.ok(refused[0] instanceof ConnectionError);
+  assert.match(refused[0].message, /Restricted access: a token is required/);
+
+  const { session: kicked, ws: ws2, events } = await established('alice');
+  const sockets = FakeWebSocket.all ? FakeWebSocket.all.length : null;
+  ws2.receive('fail', { apiMethod: 'connection', info: 'Kicked by the administrator' });
+  ws2.drop(1000);
+  await until(() => events.some((e) => e[0] === 'FAILED'), 'FAILED after the kick');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!events.some((e) => e[0] === 'RECONNECTING'), `no retry: ${events.map((e) => e[0])}`);
+  if (sockets !== null) assert.equal(FakeWebSocket.all.length, sockets, 'no new socket');
+  assert.equal(kicked.status(), 'FAILED');
+});
+
 test('leave sends leave and ends the room\'s streams', async () => {
   const { session, ws } = await established();
   const { room } = await joined(session, ws, 'r1');
