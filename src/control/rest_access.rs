@@ -45,19 +45,19 @@ async fn kick(
             Ok(Some(text.clone()))
         }
         None | Some(Value::Null) => Ok(None),
-        Some(_) => Err(error(
+        Some(_) => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("'{key}' must be a short string"),
-        )),
+        ))),
     };
     let login = match name("login") {
         Ok(Some(login)) => Login::new(login),
         Ok(None) => return error(StatusCode::BAD_REQUEST, "'login' is required"),
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let room = match name("room") {
         Ok(room) => room.map(RoomName::new),
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if lock(&state.hub).kick(&login, room.as_ref()) {
         ok_json(json!({ "status": "kicked", "login": login.as_str() }))

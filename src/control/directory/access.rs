@@ -25,16 +25,10 @@ pub const CHAT_MESSAGES_PER_SECOND_PER_SENDER: u32 = 20;
 /// flood of 16 KiB messages to 15 receivers is cut to a fraction of what they could be sent.
 pub const CHAT_DELIVERED_BYTES_PER_SECOND_PER_ROOM: u64 = 4 * 1024 * 1024;
 /// A one-second window counting messages or bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(super) struct RateWindow {
     start: Option<Instant>,
     used: u64,
-}
-
-impl Default for RateWindow {
-    fn default() -> Self {
-        RateWindow { start: None, used: 0 }
-    }
 }
 
 impl RateWindow {
