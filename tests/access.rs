@@ -6,7 +6,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::*;
@@ -384,4 +384,60 @@ async fn only_listed_origins_open_sessions_or_call_the_rest_api() {
         101,
         "closed sessions give their place back"
     );
+}
+
+/// Five senders aim 16 KB messages at one session that never reads (a 32 KiB receive window):
+/// once what the kernel and the WebSocket buffer hold is full, its queued output passes the
+/// 1 MiB budget and the server cuts it off, while the senders keep their sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_stops_reading_is_cut_off_at_its_output_budget() {
+    use webcall_loadtest::abuse::net::{establish, get_health, upgrade, Upgrade};
+    let server = Server::start(Io::Mmsg, 1, &[]);
+    let local = std::net::Ipv4Addr::LOCALHOST;
+    let Upgrade::Accepted(mut sink) = upgrade(local, server.http, None, Some(32 * 1024), T)
+        .await
+        .unwrap()
+    else {
+        panic!("the receiver's upgrade was refused");
+    };
+    establish(&mut sink, "sink", Some("flood"), T).await.unwrap();
+    let mut senders = Vec::new();
+    for i in 0..5 {
+        let sender = server.connect(&format!("sender{i}")).await;
+        sender.join("flood").await.unwrap();
+        senders.push(sender);
+    }
+    let text = "x".repeat(16 * 1024);
+    let started = Instant::now();
+    let cut_off = loop {
+        for sender in &senders {
+            // Refusals past the rate caps are expected; only the deliveries matter.
+            let _ = sender.send_message("flood", Some("sink"), &text).await;
+        }
+        let health = get_health(server.http, T).await.unwrap();
+        if health["admission"]["sessions_over_output_cap"].as_u64() >= Some(1)
+            || health["admission"]["sessions_write_stalled"].as_u64() >= Some(1)
+        {
+            break health;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "the non-reading session was never cut off: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    };
+    eprintln!("cut off after {:?}: {}", started.elapsed(), cut_off["admission"]);
+    // The senders are unharmed, and the room no longer lists the sink.
+    senders[0]
+        .wait_room_event("flood", T, |e| matches!(e, RoomEventKind::Left(l) if l == "sink"))
+        .await
+        .expect("the room hears the sink leave");
+    let probe = server.connect("probe").await;
+    let state = probe.join("flood").await.unwrap();
+    assert!(!state.participants().contains(&"sink".to_owned()), "{state:?}");
+    senders[0]
+        .send_message("flood", Some("probe"), "still here")
+        .await
+        .expect("a sender's session lives on");
+    drop(sink);
 }

@@ -13,7 +13,9 @@
 //! - [`load`]: the load generator (`webcall-loadtest`): many sans-IO peers on one thread
 //!   and one UDP socket, scenarios, measurements and the JSON report;
 //! - [`rtmp_play`]: a light RTMP player (`webcall-rtmp-load` runs hundreds of them), and
-//!   [`rtmp_publish`]: a synthetic RTMP encoder whose pictures carry their send time.
+//!   [`rtmp_publish`]: a synthetic RTMP encoder whose pictures carry their send time;
+//! - [`abuse`]: hostile clients beside a good room (`webcall-abuse`): chat floods, thousands
+//!   of sessions or idle connections from one address, slowloris, foreign origins.
 //!
 //! # Example
 //!
@@ -43,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod abuse;
 pub mod error;
 pub mod load;
 pub mod media;

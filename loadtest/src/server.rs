@@ -164,6 +164,21 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// The child's exit status once it has exited; `None` while it runs.
+    pub fn exited(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// The last `lines` lines of the child's log, colours stripped (empty when unreadable).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read(self.log_path()).unwrap_or_default();
+        let log = strip_ansi(&String::from_utf8_lossy(&log));
+        let all: Vec<&str> = log.lines().collect();
+        all.get(all.len().saturating_sub(lines)..)
+            .unwrap_or_default()
+            .join("\n")
+    }
+
     /// Kills the child now and waits for it.
     pub fn kill(&mut self) -> Result<()> {
         if self.child.try_wait()?.is_none() {
@@ -172,6 +187,26 @@ impl ServerProcess {
         self.child.wait()?;
         Ok(())
     }
+}
+
+/// `text` without ANSI CSI sequences (`ESC [ ... final-byte`), as the log's colours are.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Drop for ServerProcess {

@@ -349,6 +349,8 @@ impl Hub {
         if !sent {
             tracing::info!(session = %id, "session is not reading its frames; disconnecting it");
             self.cut_off(id);
+            // Free what it held now (its room sees it leave), not when its task gets to it.
+            self.directory.close_session(id);
         }
     }
 

@@ -52,6 +52,10 @@ pub struct PublishOptions {
     pub offer_candidates: bool,
     /// Send real encoded media (looped clips) instead of synthetic payloads.
     pub clips: Option<crate::media::encode::Clips>,
+    /// Synthetic video frames sized for this bitrate (in payloads of at most
+    /// [`crate::media::MAX_RTP_PAYLOAD`] bytes, paced like a browser) instead of the default
+    /// one small packet per frame; ignored with `clips`.
+    pub video_bitrate_bps: Option<u32>,
 }
 
 impl PublishOptions {
@@ -72,6 +76,7 @@ impl PublishOptions {
             timeout: Duration::from_secs(10),
             offer_candidates: false,
             clips: None,
+            video_bitrate_bps: None,
         }
     }
 
@@ -135,6 +140,7 @@ impl Publisher {
         };
         let send = opts.send_media;
         let clips = opts.clips.clone();
+        let bitrate = opts.video_bitrate_bps;
         let inner = StreamPeer::start(session, params, |local, now| {
             let (mut core, offer) = PeerCore::publisher(local, &media, now)?;
             core.set_sending(send);
@@ -147,6 +153,16 @@ impl Publisher {
                     send_log: None,
                     clips: Some(clips),
                     pacing_factor: None,
+                });
+            } else if let Some(video_bitrate_bps) = bitrate {
+                core.set_load_profile(crate::peer::outgoing::LoadProfile {
+                    video_bitrate_bps,
+                    keyframe_factor: 1,
+                    payload_max: crate::media::MAX_RTP_PAYLOAD,
+                    stamp: false,
+                    send_log: None,
+                    clips: None,
+                    pacing_factor: Some(crate::peer::pacer::BROWSER_PACING_FACTOR),
                 });
             }
             Ok((core, offer))

@@ -10,16 +10,20 @@
 //!
 //! Must be used inside a tokio runtime (it spawns its two tasks on `connect`).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
+use tokio::net::TcpSocket;
 use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::MaybeTlsStream;
 
 use super::dispatch::{self, RawIncoming, SessionEvent, Shared, State};
 use super::incoming::{DataStatus, RoomEventKind, StreamStatusEvent};
@@ -66,6 +70,45 @@ impl WcsSession {
         let (ws, _response) = tokio::time::timeout(cfg.timeout, tokio_tungstenite::connect_async(url))
             .await
             .map_err(|_| Error::timeout(format!("WebSocket connect to {url}"), cfg.timeout))??;
+        Self::over(ws, cfg).await
+    }
+
+    /// [`WcsSession::connect_with`] from the local address `local` (port chosen by the OS),
+    /// so that a server's per-address limits see this session as coming from that host; any
+    /// 127.0.0.0/8 address works on loopback without configuration.
+    pub async fn connect_from(url: &str, local: IpAddr, cfg: SessionConfig) -> Result<Self> {
+        let connect = async {
+            let request = url.into_client_request()?;
+            let uri = request.uri();
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let remote = tokio::net::lookup_host((host.as_str(), port))
+                .await?
+                .find(|a| a.is_ipv4() == local.is_ipv4())
+                .ok_or_else(|| Error::InvalidArgument(format!("{url}: no address like {local}")))?;
+            let socket = if local.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(local, 0))?;
+            let tcp = socket.connect(remote).await?;
+            let (ws, _response) =
+                tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await?;
+            Ok::<_, Error>(ws)
+        };
+        let ws = tokio::time::timeout(cfg.timeout, connect)
+            .await
+            .map_err(|_| Error::timeout(format!("WebSocket connect to {url} from {local}"), cfg.timeout))??;
+        Self::over(ws, cfg).await
+    }
+
+    /// Starts the session's tasks on an open WebSocket and sends the `connection`.
+    async fn over(ws: dispatch::Ws, cfg: SessionConfig) -> Result<Self> {
         let (sink, stream) = ws.split();
         let (out, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new());
