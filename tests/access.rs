@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::*;
 use webcall::auth::{mint, now_unix, TokenRequest};
 use webcall_loadtest::wcs::{ConnectionOptions, SessionConfig, APP_ROOM};
-use webcall_loadtest::{play, publish, PlayCodecs, PublishOptions, RoomEventKind, StateEntry, WcsSession};
+use webcall_loadtest::{play, publish, PlayCodecs, PublishOptions, RoomEventKind, WcsSession};
 
 const AUDIENCE: &str = "webcall-tests";
 
