@@ -130,23 +130,7 @@ pub fn apply_rewrite(message: ClientMessage, rewritten: &Map<String, Value>) -> 
 /// The refusal of `message` with the backend's `reason`, answered as the protocol answers
 /// that action (`DataStatusEvent` FAILED, a stream's FAILED, or `fail` for a connection).
 pub fn refusal(message: &ClientMessage, reason: String) -> ParseFailure {
-    let mut failure = ParseFailure {
-        message: None,
-        operation_id: None,
-        media_session_id: None,
-        stream_name: None,
-        reason,
-    };
-    match message {
-        ClientMessage::Connection(_) => failure.message = Some("connection".to_owned()),
-        ClientMessage::SendData { operation_id, .. } => failure.operation_id = Some(operation_id.clone()),
-        ClientMessage::PublishStream(r) | ClientMessage::PlayStream(r) => {
-            failure.media_session_id = Some(r.media_session_id.clone());
-            failure.stream_name = Some(r.name.clone());
-        }
-        _ => {}
-    }
-    failure
+    ParseFailure::of(message, reason)
 }
 
 #[cfg(test)]

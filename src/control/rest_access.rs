@@ -12,11 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::http::AppState;
 use super::hub::lock;
-use super::rest::{authorize, error, ok_json, REST_BODY_BYTES_MAX};
+use super::rest::{authorize, error, ok_json};
+use super::rest_push::{body_json, text_field};
 use crate::control::signaling::protocol::NAME_BYTES_MAX;
 use crate::ids::{Login, RoomName};
 
@@ -34,31 +35,20 @@ async fn kick(
     if let Err(refused) = authorize(&state, remote, &headers) {
         return *refused;
     }
-    if body.len() > REST_BODY_BYTES_MAX {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "Body is too large");
-    }
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "Body is not a JSON object");
+    let value = match body_json(&body) {
+        Ok(value) => value,
+        Err(refused) => return *refused,
     };
-    let name = |key: &str| match fields.get(key) {
-        Some(Value::String(text)) if !text.is_empty() && text.len() <= NAME_BYTES_MAX => {
-            Ok(Some(text.clone()))
-        }
-        None | Some(Value::Null) => Ok(None),
-        Some(_) => Err(Box::new(error(
+    let Some(login) = text_field(&value, "login", NAME_BYTES_MAX).map(Login::new) else {
+        return error(
             StatusCode::BAD_REQUEST,
-            format!("'{key}' must be a short string"),
-        ))),
+            "give 'login' (and 'room' to kick only from it)",
+        );
     };
-    let login = match name("login") {
-        Ok(Some(login)) => Login::new(login),
-        Ok(None) => return error(StatusCode::BAD_REQUEST, "'login' is required"),
-        Err(refused) => return *refused,
-    };
-    let room = match name("room") {
-        Ok(room) => room.map(RoomName::new),
-        Err(refused) => return *refused,
-    };
+    let room = text_field(&value, "room", NAME_BYTES_MAX).map(RoomName::new);
+    if value.get("room").is_some_and(|r| !r.is_null()) && room.is_none() {
+        return error(StatusCode::BAD_REQUEST, "'room' must be a short string");
+    }
     if lock(&state.hub).kick(&login, room.as_ref()) {
         ok_json(json!({ "status": "kicked", "login": login.as_str() }))
     } else {

@@ -30,7 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/rest-api/push/find_all", post(find_all).get(find_all))
 }
 
-fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
+/// A REST body as JSON, within [`REST_BODY_BYTES_MAX`] (shared by the admin routes).
+pub(super) fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     if body.len() > REST_BODY_BYTES_MAX {
         return Err(Box::new(error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -40,7 +41,8 @@ fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, "the body is not JSON")))
 }
 
-fn text_field<'a>(value: &'a Value, name: &str, max: usize) -> Option<&'a str> {
+/// A short text field without control characters (shared by the admin routes).
+pub(super) fn text_field<'a>(value: &'a Value, name: &str, max: usize) -> Option<&'a str> {
     value
         .get(name)
         .and_then(Value::as_str)

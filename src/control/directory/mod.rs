@@ -390,29 +390,5 @@ enum EndReason {
 }
 
 fn not_established(message: &ClientMessage) -> ParseFailure {
-    let reason = "Session is not established: send 'connection' first".to_owned();
-    let base = ParseFailure {
-        message: None,
-        operation_id: None,
-        media_session_id: None,
-        stream_name: None,
-        reason,
-    };
-    match message {
-        ClientMessage::SendData { operation_id, .. } => ParseFailure {
-            operation_id: Some(operation_id.clone()),
-            ..base
-        },
-        ClientMessage::PublishStream(r) | ClientMessage::PlayStream(r) => ParseFailure {
-            media_session_id: Some(r.media_session_id.clone()),
-            stream_name: Some(r.name.clone()),
-            ..base
-        },
-        ClientMessage::UnPublishStream(r) | ClientMessage::StopStream(r) => ParseFailure {
-            media_session_id: Some(r.media_session_id.clone()),
-            stream_name: r.name.clone(),
-            ..base
-        },
-        _ => base,
-    }
+    ParseFailure::of(message, "Session is not established: send 'connection' first")
 }

@@ -99,6 +99,34 @@ impl ParseFailure {
             reason: reason.into(),
         }
     }
+
+    /// A refusal of `message` for `reason`, with the ids that answer it in the protocol's own
+    /// terms: a `DataStatusEvent` for an app command, a stream status for a stream, a `fail`
+    /// for a `connection`.
+    pub fn of(message: &ClientMessage, reason: impl Into<String>) -> Self {
+        let base = ParseFailure::new(reason);
+        match message {
+            ClientMessage::Connection(_) => ParseFailure {
+                message: Some("connection".to_owned()),
+                ..base
+            },
+            ClientMessage::SendData { operation_id, .. } => ParseFailure {
+                operation_id: Some(operation_id.clone()),
+                ..base
+            },
+            ClientMessage::PublishStream(r) | ClientMessage::PlayStream(r) => ParseFailure {
+                media_session_id: Some(r.media_session_id.clone()),
+                stream_name: Some(r.name.clone()),
+                ..base
+            },
+            ClientMessage::UnPublishStream(r) | ClientMessage::StopStream(r) => ParseFailure {
+                media_session_id: Some(r.media_session_id.clone()),
+                stream_name: r.name.clone(),
+                ..base
+            },
+            ClientMessage::Ping | ClientMessage::Pong | ClientMessage::PushLogs => base,
+        }
+    }
 }
 
 /// Parse one text frame.
