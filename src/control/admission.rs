@@ -6,14 +6,19 @@
 //! Invariants: every accepted connection holds a [`ConnectionTicket`] until its HTTP exchange
 //! ends or it becomes a WebSocket, and every WebSocket session holds a [`SessionTicket`] until
 //! its task ends; the counts are those tickets, so they fall back when a client goes, however it
-//! goes. Connections plus sessions never exceed the descriptor budget (the process's limit less
-//! [`FD_RESERVE`]): past it a new connection is closed at once instead of `accept` failing in a
-//! loop. Refusals are counted, never logged per connection.
+//! goes. Connections plus sessions stay within the descriptor budget (the process's limit less
+//! [`FD_RESERVE`]): at the budget, a new connection takes the place of the oldest one that has not
+//! become a session (many addresses holding idle sockets then push each other out, while a real
+//! request, done in milliseconds, gets through), and only when every descriptor is a session is
+//! a new connection closed at once — never `accept` failing in a loop. Refusals and evictions are
+//! counted, never logged per connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 /// Descriptors kept back from the process's limit for what is not a client connection: the
 /// workers' UDP sockets and io_uring, recordings being written, RTMP connections and pushes, the
@@ -36,8 +41,10 @@ pub enum SessionRefusal {
 /// What was refused, for `/health`.
 #[derive(Default)]
 pub struct AdmissionCounters {
-    /// Connections closed at accept: the descriptor budget was spent.
+    /// Connections closed at accept: the descriptor budget was spent on sessions.
     pub connections_over_budget: AtomicU64,
+    /// Pending connections closed to make room for a new one at the budget.
+    pub connections_evicted: AtomicU64,
     /// Connections closed at accept: their address held too many pending ones.
     pub connections_over_ip_cap: AtomicU64,
     pub sessions_over_cap: AtomicU64,
@@ -53,6 +60,9 @@ pub struct AdmissionCounters {
 #[derive(Default)]
 struct Counts {
     connections: usize,
+    /// Pending connections by age (the order they were accepted), each with its eviction bell.
+    pending: BTreeMap<u64, Arc<Notify>>,
+    next_connection: u64,
     sessions: usize,
     pending_by_ip: HashMap<IpAddr, usize>,
     sessions_by_ip: HashMap<IpAddr, usize>,
@@ -72,6 +82,8 @@ pub struct Admission {
 pub struct ConnectionTicket {
     admission: Arc<Admission>,
     ip: IpAddr,
+    seq: u64,
+    evicted: Arc<Notify>,
 }
 
 /// Held by a WebSocket session's task.
@@ -100,24 +112,35 @@ impl Admission {
     /// A connection just accepted from `ip`: admitted, or `None` (close it now).
     pub fn connection(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionTicket> {
         let mut counts = self.counts();
-        if counts.connections.saturating_add(counts.sessions) >= self.descriptor_budget {
-            self.counters
-                .connections_over_budget
-                .fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        let pending = counts.pending_by_ip.entry(ip).or_insert(0);
-        if *pending >= HTTP_PENDING_CONNECTIONS_PER_IP_MAX {
+        if counts.pending_by_ip.get(&ip).copied().unwrap_or(0) >= HTTP_PENDING_CONNECTIONS_PER_IP_MAX {
             self.counters
                 .connections_over_ip_cap
                 .fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        *pending += 1;
+        if counts.connections.saturating_add(counts.sessions) >= self.descriptor_budget {
+            // The oldest pending connection goes; its ticket, dropped by its task, gives its
+            // count back (a moment over the budget, which the reserve covers).
+            let Some((_, bell)) = counts.pending.pop_first() else {
+                self.counters
+                    .connections_over_budget
+                    .fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            bell.notify_one();
+            self.counters.connections_evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        *counts.pending_by_ip.entry(ip).or_insert(0) += 1;
         counts.connections += 1;
+        let seq = counts.next_connection;
+        counts.next_connection = seq.wrapping_add(1);
+        let evicted = Arc::new(Notify::new());
+        counts.pending.insert(seq, evicted.clone());
         Some(ConnectionTicket {
             admission: self.clone(),
             ip,
+            seq,
+            evicted,
         })
     }
 
@@ -150,6 +173,7 @@ impl Admission {
             "sessions": counts.sessions,
             "descriptor_budget": self.descriptor_budget,
             "connections_over_budget": load(&c.connections_over_budget),
+            "connections_evicted": load(&c.connections_evicted),
             "connections_over_ip_cap": load(&c.connections_over_ip_cap),
             "sessions_over_cap": load(&c.sessions_over_cap),
             "sessions_over_ip_cap": load(&c.sessions_over_ip_cap),
@@ -179,10 +203,18 @@ impl SessionTicket {
     }
 }
 
+impl ConnectionTicket {
+    /// Resolves when the connection was evicted to make room for a newer one.
+    pub async fn evicted(&self) {
+        self.evicted.notified().await
+    }
+}
+
 impl Drop for ConnectionTicket {
     fn drop(&mut self) {
         let mut counts = self.admission.counts();
         counts.connections = counts.connections.saturating_sub(1);
+        counts.pending.remove(&self.seq);
         release(&mut counts.pending_by_ip, self.ip);
     }
 }
@@ -245,14 +277,24 @@ mod tests {
             Some(SessionRefusal::ServerFull)
         );
         let c1 = admission.connection(a).unwrap();
-        let c2 = admission.connection(a).unwrap();
+        let c2 = admission.connection(b).unwrap();
+        // The budget of 4 is spent (2 sessions, 2 connections): the oldest connection goes.
+        let c3 = admission.connection(b).unwrap();
+        assert_eq!(admission.counters.connections_evicted.load(Ordering::Relaxed), 1);
         assert!(
-            admission.connection(b).is_none(),
-            "budget of 4 spent by 2 sessions + 2 connections"
+            !admission.counts().pending.contains_key(&c1.seq),
+            "c1 was told to go"
         );
-        drop((s1, c1));
+        drop((c1, c2, c3));
+        // A budget spent on sessions alone refuses.
+        let full = Admission::new(2, 2, 0);
+        let sessions = (full.session(a).unwrap(), full.session(b).unwrap());
+        assert!(full.connection(a).is_none());
+        drop(sessions);
+        assert!(full.connection(a).is_some());
+        drop(s1);
         assert!(admission.session(a).is_ok());
-        drop((s2, c2));
+        drop(s2);
         assert_eq!(admission.counts().pending_by_ip.len(), 0);
     }
 

@@ -3,7 +3,8 @@
 //! client's address. Control thread.
 //!
 //! Invariants: a connection's [`ConnectionTicket`] lives exactly as long as its HTTP exchange
-//! (a WebSocket's session takes its own ticket at the upgrade); no connection waits for its
+//! (a WebSocket's session takes its own ticket at the upgrade), which ends when the ticket says
+//! it was evicted; no connection waits for its
 //! headers longer than [`HTTP_HEADER_READ_TIMEOUT`], on a new connection or between keep-alive
 //! requests; an `accept` that fails (descriptors spent) backs off instead of spinning.
 
@@ -101,12 +102,17 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HTTP_HEADER_READ_TIMEOUT);
-    if let Err(error) = builder
+    let connection = builder
         .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await
-    {
-        tracing::debug!(%remote, %error, "http connection ended");
+        .with_upgrades();
+    tokio::select! {
+        ended = connection => {
+            if let Err(error) = ended {
+                tracing::debug!(%remote, %error, "http connection ended");
+            }
+        }
+        // At the descriptor budget a newer connection took this one's place.
+        _ = ticket.evicted() => {}
     }
     drop(ticket);
 }
