@@ -191,8 +191,12 @@ impl Directory {
         );
     }
 
-    /// Tell everyone in `room_name` but `except` about a stream event.
+    /// Tell everyone in `room_name` but `except` about a stream event of `except`'s (nothing,
+    /// when `except` is hidden: its streams are not listed either).
     pub(super) fn broadcast_room(&mut self, room_name: &RoomName, except: SessionId, event: RoomEvent) {
+        if self.is_hidden(except) {
+            return;
+        }
         let Some(room) = self.rooms.get(room_name) else {
             return;
         };

@@ -15,9 +15,11 @@ pub(super) enum Black {
 }
 
 impl Muxer {
-    /// Black pictures on the video track up to file tick `until`, at the padding's rate; the
-    /// last one absorbs a remainder. A gap shorter than one picture is left (the next picture
-    /// starts at the cursor), since players cannot take pictures microseconds apart.
+    /// Black pictures on the video track up to file tick `until`, whole slots only: what is
+    /// left of a slot stays a gap (the next picture starts at the cursor), so every picture
+    /// stays on the 30-a-second grid. (A remainder absorbed into the last black picture put
+    /// the pictures after it off the grid; ffmpeg then guessed a frame rate just under 30 from
+    /// the file's average and gave two pictures the same output time.)
     pub(super) fn fill_black(&mut self, until: i64) {
         let mut left = until - self.video.cursor;
         if left >= BLACK_FRAME_TICKS && !self.in_black {
@@ -26,13 +28,8 @@ impl Muxer {
             }
         }
         while left >= BLACK_FRAME_TICKS {
-            let duration = if left < 2 * BLACK_FRAME_TICKS {
-                left
-            } else {
-                BLACK_FRAME_TICKS
-            };
-            left -= duration;
-            let duration = u32::try_from(duration).unwrap_or(1);
+            left -= BLACK_FRAME_TICKS;
+            let duration = u32::try_from(BLACK_FRAME_TICKS).unwrap_or(1);
             let (bytes, keyframe) = match &mut self.black {
                 Some(Black::H264 { pictures, next }) => {
                     // An IDR each second so the padding can be seeked into.

@@ -61,6 +61,32 @@ fn write(scratch: &Scratch, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     path
 }
 
+/// Every video picture's decode time is on the 30-a-second grid (3,000 ticks at 90 kHz): off
+/// it, ffmpeg guesses a rate under 30 from the average and gives two pictures one output time.
+fn assert_video_on_grid(path: &std::path::Path) {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let dts: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(!dts.is_empty());
+    let off: Vec<&i64> = dts.iter().filter(|d| *d % 3000 != 0).collect();
+    assert!(off.is_empty(), "pictures off the grid: {off:?}");
+}
+
 fn assert_near(value: f64, want: f64, within: f64, what: &str) {
     assert!(
         (value - want).abs() <= within,
@@ -109,6 +135,7 @@ fn a_later_stream_on_the_room_timeline_starts_with_black_and_silence() {
     assert_near(duration_of(&probe[0]), 6.0, 0.1, "video");
     assert_near(duration_of(&probe[1]), 6.0, 0.1, "audio");
     assert_near(leading_black_seconds(&path), 3.0, 0.15, "black head");
+    assert_video_on_grid(&path);
     assert!(
         events
             .iter()
@@ -123,8 +150,9 @@ fn audio_before_the_first_keyframe_is_kept_and_video_padded_black() {
     let t0 = Instant::now();
     let mut timed = Timed::new(t0);
     let audio: Vec<TapFrame> = (0..150).map(|i| timed.audio(i)).collect();
-    // Video starts one second later, with two pictures that cannot start a file.
-    timed.t0 = t0 + Duration::from_secs(1);
+    // Video starts a second later (and a few ms off the audio's 20 ms beat, as real arrival
+    // times are), with two pictures that cannot start a file.
+    timed.t0 = t0 + Duration::from_millis(1007);
     let units = x264_access_units(640, 360, 2);
     let mut frames = vec![
         timed.video(0, FramePayload::H264(units[1].clone()), false),
@@ -146,6 +174,7 @@ fn audio_before_the_first_keyframe_is_kept_and_video_padded_black() {
         0.15,
         "black until the keyframe",
     );
+    assert_video_on_grid(&path);
     assert_eq!(muxer.stats.frames_dropped, 2);
 }
 
@@ -389,5 +418,6 @@ fn a_resumed_stream_continues_after_a_black_gap() {
     let path = write(&scratch, "resume.mp4", &file);
     let probe = probe_decodes(&path);
     assert_near(duration_of(&probe[0]), 5.0, 0.15, "video: 2 s, the gap, 2 s");
+    assert_video_on_grid(&path);
     assert_near(duration_of(&probe[1]), 5.0, 0.15, "audio too");
 }
