@@ -155,6 +155,14 @@ async fn every_bad_token_is_refused_with_its_reason() {
     let answer = connection_answer(&server, "alice", Some("not.a.token")).await;
     assert_refused(&answer, "Restricted access: token is malformed");
 
+    // A second `connection` on an established session is refused as such, whatever its token,
+    // and the session lives on.
+    let alice = connect_with_token(&server, "alice", &token(&key, &good)).await;
+    let again = json!({"message": "connection", "data": [{"appKey": APP_ROOM, "custom": {"login": "alice", "token": "junk"}}]});
+    let answer = reply_to(&alice, &again.to_string()).await;
+    assert_fail(&answer, "Session is already established");
+    alice.join("r1").await.expect("the session lives on");
+
     let log = server.log();
     assert!(!log.contains(&forged), "tokens are never logged");
     let _ = std::fs::remove_dir_all(dir);

@@ -101,6 +101,10 @@ impl Hub {
     /// A client frame as its session's task parsed it (and the application's hook let through).
     pub fn message(&mut self, id: SessionId, parsed: Result<ClientMessage, ParseFailure>, now: Instant) {
         match parsed {
+            // A second `connection` is refused as such, whatever its token.
+            Ok(ClientMessage::Connection(request)) if self.directory.session_login(id).is_some() => self
+                .directory
+                .handle_message(id, ClientMessage::Connection(request), now),
             Ok(ClientMessage::Connection(request)) => match self.authorize(id, &request) {
                 Ok(grants) => self.directory.connect(id, request, grants),
                 Err(refusal) => {
