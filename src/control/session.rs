@@ -125,13 +125,15 @@ impl Pipeline {
     fn handle(&mut self, parsed: Result<ClientMessage, ParseFailure>) {
         if let (Some(hooks), Ok(message)) = (&self.hooks, &parsed) {
             let hub = lock(&self.hub);
+            let login = hub.directory().session_login(self.id).cloned();
             // A connection's token is checked before its hook: the backend hears only of
-            // sessions the token admits.
+            // sessions the token admits (and not of a second `connection`, refused as such).
             let admitted = match message {
-                ClientMessage::Connection(request) => hub.authorize(self.id, request).is_ok(),
+                ClientMessage::Connection(request) => {
+                    login.is_none() && hub.authorize(self.id, request).is_ok()
+                }
                 _ => true,
             };
-            let login = hub.directory().session_login(self.id).cloned();
             drop(hub);
             if admitted {
                 if let Some((method, body)) = hook_request(message, self.id, login.as_ref()) {
