@@ -120,9 +120,7 @@ impl Backend {
 }
 
 fn hmac_hex(key: &[u8], body: &[u8]) -> String {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
-    aws_lc_rs::hmac::sign(&key, body)
-        .as_ref()
+    webcall::rtmp::hmac_sha256(key, &[body])
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

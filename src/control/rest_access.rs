@@ -16,8 +16,8 @@ use serde_json::json;
 
 use super::http::AppState;
 use super::hub::lock;
-use super::rest::{authorize, error, ok_json};
-use super::rest_push::{body_json, text_field};
+use super::rest::{error, ok_json};
+use super::rest_push::{admin_body, text_field};
 use crate::control::signaling::protocol::NAME_BYTES_MAX;
 use crate::ids::{Login, RoomName};
 
@@ -32,10 +32,7 @@ async fn kick(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
-    let value = match body_json(&body) {
+    let value = match admin_body(&state, remote, &headers, &body) {
         Ok(value) => value,
         Err(refused) => return *refused,
     };

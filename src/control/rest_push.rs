@@ -30,6 +30,17 @@ pub fn routes() -> Router<AppState> {
         .route("/rest-api/push/find_all", post(find_all).get(find_all))
 }
 
+/// An admin call's body as JSON: the admin rule first, then [`body_json`].
+pub(super) fn admin_body(
+    state: &AppState,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Value, Box<Response>> {
+    authorize(state, remote, headers)?;
+    body_json(body)
+}
+
 /// A REST body as JSON, within [`REST_BODY_BYTES_MAX`] (shared by the admin routes).
 pub(super) fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     if body.len() > REST_BODY_BYTES_MAX {
@@ -55,10 +66,7 @@ async fn startup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
-    let value = match body_json(&body) {
+    let value = match admin_body(&state, remote, &headers, &body) {
         Ok(value) => value,
         Err(refused) => return *refused,
     };
@@ -81,10 +89,7 @@ async fn terminate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
-    let value = match body_json(&body) {
+    let value = match admin_body(&state, remote, &headers, &body) {
         Ok(value) => value,
         Err(refused) => return *refused,
     };

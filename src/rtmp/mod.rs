@@ -44,6 +44,8 @@ mod server_client_tests;
 mod server_tests;
 
 pub use amf0::Amf0Value;
+/// HMAC-SHA256, also what signs the application's hook requests.
+pub use digest::hmac_sha256;
 
 /// An audio (`video: false`) or video message as chunks at `chunk_size`, exactly as a
 /// [`ServerConnection`] would send it on `stream_id`: one serialization serves every player

@@ -3,28 +3,28 @@
 //!
 //! Thread: whichever awaits the call, in webcall the control thread (tokio current-thread).
 //!
-//! Invariants: the key is built once, at setup; the secret is never logged (the `Debug`
-//! output names only the algorithm).
+//! Invariants: the secret is kept as given, at setup; it is never logged (the `Debug` output
+//! names only the algorithm). The HMAC is the one the RTMP handshake uses.
 
-use aws_lc_rs::hmac;
+use crate::rtmp::hmac_sha256;
 
 /// The scheme word of the `Authorization` header.
 pub(super) const SIGNATURE_SCHEME: &str = "HMAC-SHA256";
 
 pub(super) struct Signer {
-    key: hmac::Key,
+    secret: Vec<u8>,
 }
 
 impl Signer {
     pub(super) fn new(secret: &[u8]) -> Self {
         Signer {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            secret: secret.to_vec(),
         }
     }
 
     /// The lowercase hex HMAC-SHA256 of `body`.
     pub(super) fn signature_hex(&self, body: &[u8]) -> String {
-        hex_lower(hmac::sign(&self.key, body).as_ref())
+        hex_lower(&hmac_sha256(&self.secret, &[body]))
     }
 
     /// The `Authorization` header's value for `body`.

@@ -61,27 +61,25 @@ fn write(scratch: &Scratch, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     path
 }
 
-/// Every video picture's decode time is on the 30-a-second grid (3,000 ticks at 90 kHz): off
-/// it, ffmpeg guesses a rate under 30 from the average and gives two pictures one output time.
-fn assert_video_on_grid(path: &std::path::Path) {
+/// One entry (`dts`, `duration`) of every video packet, as ffprobe reads the file.
+fn video_packets(path: &std::path::Path, entry: &str) -> Vec<i64> {
     let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=dts",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg(format!("packet={entry}"))
+        .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
         .unwrap();
-    let dts: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
-        .collect();
+        .collect()
+}
+
+/// Every video picture's decode time is on the 30-a-second grid (3,000 ticks at 90 kHz): off
+/// it, ffmpeg guesses a rate under 30 from the average and gives two pictures one output time.
+fn assert_video_on_grid(path: &std::path::Path) {
+    let dts = video_packets(path, "dts");
     assert!(!dts.is_empty());
     let off: Vec<&i64> = dts.iter().filter(|d| *d % 3000 != 0).collect();
     assert!(off.is_empty(), "pictures off the grid: {off:?}");
@@ -354,24 +352,7 @@ fn jittery_and_dropped_pictures_land_on_slots() {
     let (file, _, _) = mux(Muxer::new(Some(VideoCodec::H264)), frames, &mut None);
     let path = write(&scratch, "jitter.mp4", &file);
     probe_decodes(&path);
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let durations: Vec<u32> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
+    let durations = video_packets(&path, "duration");
     assert!(durations.len() > 80);
     assert!(
         durations.iter().all(|d| d % 3000 == 0),
