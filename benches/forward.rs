@@ -273,6 +273,7 @@ fn add(peer: PeerId, role: PeerRole, negotiated: Negotiated) -> Command {
         role,
         tracks,
         spec: EndpointSpec::WebRtc { rtc, local_ufrag },
+        meter: None,
     }))
 }
 

@@ -4,10 +4,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-use webcall::config::{Cli, Config, ConfigError};
+use webcall::config::{Cli, Config, ConfigError, LOG_LEVEL_DEFAULT};
 use webcall::control::directory::RecordPolicy;
+use webcall::control::lifecycle::reload::LogFilterSetter;
 use webcall::control::{self, ControlError, ControlPlane, Recorder};
 use webcall::record::template::NameTemplate;
 use webcall::record::{RecorderService, RecorderSettings};
@@ -15,19 +18,25 @@ use webcall::sdp;
 use webcall::worker::{self, commands::Command, commands::NOTIFICATION_QUEUE_DEPTH};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,dimpl=warn")),
-        )
+    // The filter sits behind a reload handle: `--log-level` applies it once the settings are
+    // read, and SIGHUP may change it.
+    let initial = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_LEVEL_DEFAULT));
+    let (filter, filter_handle) = tracing_subscriber::reload::Layer::new(initial);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer())
         .init();
+    let set_filter: LogFilterSetter = Box::new(move |text: &str| {
+        let filter = EnvFilter::try_new(text).map_err(|e| e.to_string())?;
+        filter_handle.reload(filter).map_err(|e| e.to_string())
+    });
     if std::env::args().nth(1).as_deref() == Some("merge") {
         return merge(MergeCli::parse_from(std::env::args().skip(1)));
     }
     if std::env::args().nth(1).as_deref() == Some("token") {
         return token(TokenCli::parse_from(std::env::args().skip(1)));
     }
-    match run(Cli::parse()) {
+    match run(Cli::parse(), set_filter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -183,8 +192,13 @@ enum StartError {
     Recorder(#[from] webcall::record::service::RecorderStartError),
 }
 
-fn run(cli: Cli) -> Result<(), StartError> {
+fn run(cli: Cli, set_filter: LogFilterSetter) -> Result<(), StartError> {
     let config = Arc::new(Config::from_cli(cli)?);
+    if let Some(filter) = &config.log_level {
+        if let Err(error) = set_filter(filter) {
+            tracing::warn!(%error, "--log-level not applied");
+        }
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -231,6 +245,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
             wakeup: recorder_wakeup,
             policy,
         }),
+        log_filter: Some(set_filter),
     };
     let result = control::run(plane);
     for handle in &handles {

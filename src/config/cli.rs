@@ -151,6 +151,21 @@ pub struct Cli {
     /// WebSocket sessions one client address may hold, 0 for no cap [default: 0]
     #[arg(long, value_name = "N")]
     pub max_sessions_per_ip: Option<usize>,
+    /// On SIGTERM, SIGINT or POST /rest-api/server/drain, how long calls in progress may go on
+    /// before every session is ended; seconds or 90s, 5m [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub drain_timeout: Option<SettingDuration>,
+    /// Operator webhooks: room, participant, stream, recording and RTMP events are POSTed to
+    /// URL (repeat the flag for several)
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Vec<String>,
+    /// File with the secret that signs webhook requests (`Authorization: HMAC-SHA256 <hex>`)
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Log filter (tracing's EnvFilter syntax), reloaded on SIGHUP [default: RUST_LOG, else
+    /// info,str0m=warn,dimpl=warn]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 }
 
 /// The settings a TOML file may hold; every field optional, named as its flag.
@@ -196,4 +211,9 @@ pub struct FileConfig {
     pub allowed_origins: Option<Vec<Origin>>,
     pub max_sessions: Option<usize>,
     pub max_sessions_per_ip: Option<usize>,
+    pub drain_timeout: Option<SettingDuration>,
+    /// A TOML array of URLs.
+    pub webhook_url: Option<Vec<String>>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub log_level: Option<String>,
 }

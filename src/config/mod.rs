@@ -55,6 +55,12 @@ pub const RECORD_RESUME_WINDOW_DEFAULT: Duration = Duration::from_secs(10);
 pub const RECORD_NAME_TEMPLATE_DEFAULT: &str = "stream-{mediaSessionId}-{sessionId}";
 /// An admin key shorter than this is refused: it must not be guessable.
 pub const ADMIN_KEY_BYTES_MIN: usize = 16;
+/// How long calls in progress may go on after a drain begins, by default: long enough for a
+/// person to finish a sentence and a recording's last fragment to close, short enough for a
+/// rolling restart of many hosts.
+pub const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// The log filter without `--log-level` or `RUST_LOG`.
+pub const LOG_LEVEL_DEFAULT: &str = "info,str0m=warn,dimpl=warn";
 /// The first worker's UDP port by default.
 pub const MEDIA_PORT_DEFAULT: u16 = 31000;
 
@@ -149,6 +155,13 @@ pub struct Config {
     pub max_sessions: usize,
     /// 0: no cap.
     pub max_sessions_per_ip: usize,
+    pub drain_timeout: Duration,
+    pub webhook_url: Vec<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The secret read from `webhook_secret_file`.
+    pub webhook_secret: Option<Vec<u8>>,
+    /// None: `RUST_LOG`, else [`LOG_LEVEL_DEFAULT`].
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,7 +274,37 @@ impl Config {
         if max_sessions == 0 {
             return Err(invalid("max-sessions", "must be at least 1"));
         }
+        let webhook_url = if cli.webhook_url.is_empty() {
+            file.webhook_url.unwrap_or_default()
+        } else {
+            cli.webhook_url
+        };
+        if let Some(url) = webhook_url
+            .iter()
+            .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            return Err(invalid(
+                "webhook-url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+        let webhook_secret_file = cli.webhook_secret_file.or(file.webhook_secret_file);
+        let webhook_secret = match &webhook_secret_file {
+            Some(path) => Some(read_secret(path, "webhook-secret-file")?),
+            None => None,
+        };
+        let log_level = cli.log_level.or(file.log_level);
+        if let Some(filter) = &log_level {
+            if let Err(error) = tracing_subscriber::EnvFilter::try_new(filter) {
+                return Err(invalid("log-level", error.to_string()));
+            }
+        }
         Ok(Config {
+            drain_timeout: duration(cli.drain_timeout, file.drain_timeout, DRAIN_TIMEOUT_DEFAULT),
+            webhook_url,
+            webhook_secret_file,
+            webhook_secret,
+            log_level,
             auth,
             jwt_key,
             jwt_issuer: cli.jwt_issuer.or(file.jwt_issuer),

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -71,9 +71,10 @@ struct Counts {
 pub struct Admission {
     /// Connections plus sessions the descriptor budget allows.
     descriptor_budget: usize,
-    sessions_max: usize,
-    /// 0: no cap.
-    sessions_per_ip_max: usize,
+    /// `--max-sessions`; SIGHUP may change it.
+    sessions_max: AtomicUsize,
+    /// `--max-sessions-per-ip`, 0: no cap; SIGHUP may change it.
+    sessions_per_ip_max: AtomicUsize,
     counts: Mutex<Counts>,
     pub counters: AdmissionCounters,
 }
@@ -96,8 +97,8 @@ impl Admission {
     pub fn new(descriptor_budget: usize, sessions_max: usize, sessions_per_ip_max: usize) -> Arc<Self> {
         Arc::new(Admission {
             descriptor_budget,
-            sessions_max,
-            sessions_per_ip_max,
+            sessions_max: AtomicUsize::new(sessions_max),
+            sessions_per_ip_max: AtomicUsize::new(sessions_per_ip_max),
             counts: Mutex::new(Counts::default()),
             counters: AdmissionCounters::default(),
         })
@@ -147,12 +148,13 @@ impl Admission {
     /// A WebSocket upgrade from `ip`: admitted, or why not.
     pub fn session(self: &Arc<Self>, ip: IpAddr) -> Result<SessionTicket, SessionRefusal> {
         let mut counts = self.counts();
-        if counts.sessions >= self.sessions_max {
+        if counts.sessions >= self.sessions_max.load(Ordering::Relaxed) {
             self.counters.sessions_over_cap.fetch_add(1, Ordering::Relaxed);
             return Err(SessionRefusal::ServerFull);
         }
         let from_ip = counts.sessions_by_ip.entry(ip).or_insert(0);
-        if self.sessions_per_ip_max > 0 && *from_ip >= self.sessions_per_ip_max {
+        let per_ip_max = self.sessions_per_ip_max.load(Ordering::Relaxed);
+        if per_ip_max > 0 && *from_ip >= per_ip_max {
             self.counters.sessions_over_ip_cap.fetch_add(1, Ordering::Relaxed);
             return Err(SessionRefusal::TooManyFromAddress);
         }
@@ -162,6 +164,18 @@ impl Admission {
             admission: self.clone(),
             ip,
         })
+    }
+
+    /// New session caps (SIGHUP); sessions already over them stay.
+    pub fn set_session_limits(&self, sessions_max: usize, sessions_per_ip_max: usize) {
+        self.sessions_max.store(sessions_max, Ordering::Relaxed);
+        self.sessions_per_ip_max
+            .store(sessions_per_ip_max, Ordering::Relaxed);
+    }
+
+    /// WebSocket sessions whose task still runs.
+    pub fn sessions(&self) -> usize {
+        self.counts().sessions
     }
 
     pub fn health(&self) -> serde_json::Value {

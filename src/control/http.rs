@@ -17,6 +17,8 @@ use rust_embed::RustEmbed;
 use super::admission::{Admission, SessionRefusal};
 use super::hooks::HookClient;
 use super::hub::{lock, SharedHub};
+use super::lifecycle::Lifecycle;
+use super::live::Live;
 use super::origin::{OriginPolicy, OriginVerdict};
 use super::session::{run_session, SessionContext};
 use super::signaling::protocol::WS_MESSAGE_BYTES_MAX;
@@ -46,8 +48,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub bridge: Arc<super::rtmp::Bridge>,
     pub admission: Arc<Admission>,
-    pub origins: Arc<OriginPolicy>,
-    pub hooks: Option<HookClient>,
+    /// SIGHUP may replace the origins and the hook client.
+    pub origins: Arc<Live<OriginPolicy>>,
+    pub hooks: Arc<Live<Option<HookClient>>>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -58,6 +62,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(super::metrics::handler))
         .merge(rest)
         .fallback(get(asset))
         .layer(axum::middleware::from_fn(super::serve::request_deadline))
@@ -73,7 +80,7 @@ async fn root(
     let Ok(upgrade) = upgrade else {
         return serve_asset("index.html");
     };
-    if state.origins.check(&headers) == OriginVerdict::Refused {
+    if state.origins.get().check(&headers) == OriginVerdict::Refused {
         state
             .admission
             .counters
@@ -94,7 +101,7 @@ async fn root(
     let context = SessionContext {
         hub: state.hub,
         config: state.config,
-        hooks: state.hooks,
+        hooks: state.hooks.get().as_ref().clone(),
         ticket,
     };
     upgrade
@@ -106,6 +113,36 @@ async fn root(
         .on_upgrade(move |socket| run_session(socket, context))
 }
 
+/// For load balancers and orchestrators: the process is up and its control thread answers.
+async fn live() -> Response {
+    json(StatusCode::OK, serde_json::json!({"status": "live"}))
+}
+
+/// For load balancers: 200 while every listener is bound, every worker turns and no drain
+/// has begun; 503 with the reason otherwise.
+async fn ready(State(state): State<AppState>) -> Response {
+    let reason = {
+        let hub = lock(&state.hub);
+        super::lifecycle::watch::not_ready(&state.lifecycle, hub.workers())
+    };
+    match reason {
+        None => json(StatusCode::OK, serde_json::json!({"status": "ready"})),
+        Some(reason) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "not ready", "reason": reason}),
+        ),
+    }
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 async fn health(State(state): State<AppState>) -> Response {
     let hub = lock(&state.hub);
     let counts = hub.directory().counts();
@@ -113,7 +150,8 @@ async fn health(State(state): State<AppState>) -> Response {
     drop(hub);
     let body = serde_json::json!({
         "workers": workers,
-        "status": "ok",
+        "status": if state.lifecycle.phase() == super::lifecycle::Phase::Draining { "draining" } else { "ok" },
+        "uptime_s": state.lifecycle.uptime().as_secs(),
         "sessions": counts.sessions,
         "rooms": counts.rooms,
         "published": counts.published,

@@ -60,6 +60,13 @@ pub struct Hub {
     admission: Option<Arc<Admission>>,
     /// Sessions closed since start (the memory trim looks for change).
     sessions_closed: u64,
+    /// Recordings opened on a writer and not yet reported finished or failed (a drain waits
+    /// for them).
+    open_recordings: std::collections::BTreeSet<crate::ids::RecordingId>,
+    /// Recordings that failed (to open, or on their writer) since start.
+    recordings_failed: u64,
+    /// How long joins took, from their frame's arrival (the hook's answer included).
+    join_latency: super::metrics::LatencyHistogram,
 }
 
 impl Hub {
@@ -68,6 +75,9 @@ impl Hub {
             access,
             admission: None,
             sessions_closed: 0,
+            open_recordings: Default::default(),
+            recordings_failed: 0,
+            join_latency: Default::default(),
             directory,
             outboxes: HashMap::new(),
             workers,
@@ -100,6 +110,32 @@ impl Hub {
 
     /// A client frame as its session's task parsed it (and the application's hook let through).
     pub fn message(&mut self, id: SessionId, parsed: Result<ClientMessage, ParseFailure>, now: Instant) {
+        self.message_received_at(id, parsed, now, now);
+    }
+
+    /// [`Hub::message`] for a frame that arrived at `received` (before the application's hook
+    /// decided it): a join's latency is counted from then.
+    pub fn message_received_at(
+        &mut self,
+        id: SessionId,
+        parsed: Result<ClientMessage, ParseFailure>,
+        received: Instant,
+        now: Instant,
+    ) {
+        let is_join = matches!(
+            &parsed,
+            Ok(ClientMessage::SendData {
+                command: super::signaling::protocol::AppCommand::Join { .. },
+                ..
+            })
+        );
+        self.handle_message(id, parsed, now);
+        if is_join {
+            self.join_latency.observe(received.elapsed());
+        }
+    }
+
+    fn handle_message(&mut self, id: SessionId, parsed: Result<ClientMessage, ParseFailure>, now: Instant) {
         match parsed {
             // A second `connection` is refused as such, whatever its token.
             Ok(ClientMessage::Connection(request)) if self.directory.session_login(id).is_some() => self
@@ -149,6 +185,32 @@ impl Hub {
         let kicked = self.directory.kick(login, room);
         self.apply();
         kicked
+    }
+
+    /// A drain began: new sessions, joins and publishes are refused from now on.
+    pub fn begin_drain(&mut self) {
+        self.directory.begin_drain();
+        self.apply();
+    }
+
+    /// The drain's end: every stream ends, every participant leaves, every session closes as
+    /// going away (its queued frames are written first).
+    pub fn end_all_sessions(&mut self) {
+        self.directory.end_all_sessions(super::directory::SHUTTING_DOWN);
+        self.apply();
+    }
+
+    pub fn recordings_failed(&self) -> u64 {
+        self.recordings_failed
+    }
+
+    pub fn join_latency(&self) -> &super::metrics::LatencyHistogram {
+        &self.join_latency
+    }
+
+    /// Recordings not yet finished on their writer.
+    pub fn open_recordings(&self) -> usize {
+        self.open_recordings.len()
     }
 
     pub fn sessions_closed(&self) -> u64 {
@@ -203,6 +265,11 @@ impl Hub {
                 match effect {
                     Effect::Send(id, message) => self.deliver(id, message),
                     Effect::Disconnect(id) => self.cut_off(id),
+                    Effect::GoAway(id) => {
+                        if let Some(Outbox::WebSocket(_, output)) = self.outboxes.remove(&id) {
+                            output.go_away();
+                        }
+                    }
                     Effect::Revoke(revocation) => {
                         let now = crate::auth::now_unix();
                         if let Err(error) =
@@ -241,12 +308,17 @@ impl Hub {
         } = start;
         let (id, shared) = (open.id, open.shared.clone());
         let Some(recorder) = &self.recorder else {
+            self.recordings_failed += 1;
             self.directory.recording_failed(id, &RecordFailure::Directory);
             return;
         };
         let queue = match recorder.open(&writer_key, open) {
-            Ok(queue) => queue,
+            Ok(queue) => {
+                self.open_recordings.insert(id);
+                queue
+            }
             Err(failure) => {
+                self.recordings_failed += 1;
                 self.directory.recording_failed(id, &failure);
                 return;
             }
@@ -263,6 +335,7 @@ impl Hub {
             role: PeerRole::Player { publisher },
             tracks,
             spec: EndpointSpec::Recorder(Box::new(spec)),
+            meter: None,
         };
         self.send_to_worker(worker, Command::EndpointAdd(Box::new(add)));
     }
@@ -270,8 +343,13 @@ impl Hub {
     /// A writer's report: a failure reaches the publisher; a finished file is logged there.
     pub fn recorder_event(&mut self, event: RecorderEvent) {
         match event {
-            RecorderEvent::Failed { id, failure } => self.directory.recording_failed(id, &failure),
+            RecorderEvent::Failed { id, failure } => {
+                self.recordings_failed += 1;
+                self.open_recordings.remove(&id);
+                self.directory.recording_failed(id, &failure)
+            }
             RecorderEvent::Finished { id, meta } => {
+                self.open_recordings.remove(&id);
                 tracing::debug!(recording = %id, file = %meta.file, "recording finished");
             }
         }
@@ -320,8 +398,9 @@ impl Hub {
                 tracing::warn!(%worker, "worker command queue full; the removal will be sent again");
                 self.pending_removes.push((worker, remove));
             }
-            // Media: the bridge's next keyframe repairs a dropped batch (counted by `send`).
-            Command::IngestRtp { .. } | Command::Shutdown => {}
+            // Media: the bridge's next keyframe repairs a dropped batch (counted by `send`). A
+            // mute that did not fit is answered as failed by the admin route that sent it.
+            Command::IngestRtp { .. } | Command::SetMuted { .. } | Command::Stall(_) | Command::Shutdown => {}
         }
     }
 

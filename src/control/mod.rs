@@ -10,10 +10,14 @@ mod hook_calls;
 pub mod hooks;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
+pub mod live;
+pub mod metrics;
 pub mod origin;
 pub mod output;
 pub mod rest;
 mod rest_access;
+mod rest_admin;
 mod rest_push;
 pub mod rtmp;
 mod serve;
@@ -21,6 +25,7 @@ pub mod session;
 pub mod signaling;
 pub mod tls;
 mod trim;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -62,6 +67,8 @@ pub struct ControlPlane {
     pub wakeup: Arc<Notify>,
     pub dtls_cert: DtlsCert,
     pub recorder: Option<Recorder>,
+    /// Changes the log filter (SIGHUP with a new `--log-level`).
+    pub log_filter: Option<lifecycle::reload::LogFilterSetter>,
 }
 
 /// The recorder as the control thread uses it.
@@ -73,7 +80,8 @@ pub struct Recorder {
     pub policy: RecordPolicy,
 }
 
-/// Run the control thread until SIGINT or SIGTERM; then tell the workers to stop.
+/// Run the control thread until a drain (SIGTERM, SIGINT, `POST /rest-api/server/drain`) has
+/// ended every session; then tell the workers to stop.
 pub fn run(plane: ControlPlane) -> Result<(), ControlError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,6 +98,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         wakeup,
         dtls_cert,
         recorder,
+        log_filter,
     } = plane;
     let envs = (0..config.workers)
         .map(|i| PeerEnv {
@@ -116,20 +125,12 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         config.max_sessions,
         config.max_sessions_per_ip,
     );
-    let hooks = match &config.hook_url {
-        Some(url) => Some(hooks::HookClient::new(hooks::HookConfig {
-            url: url.clone(),
-            timeout: config.hook_timeout,
-            failure: match config.hook_failure {
-                crate::config::HookFailureChoice::Allow => hooks::HookFailure::Allow,
-                crate::config::HookFailureChoice::Deny => hooks::HookFailure::Deny,
-            },
-            secret: config.hook_secret.clone(),
-        })?),
-        None => None,
-    };
-    let origins = std::sync::Arc::new(origin::OriginPolicy::new(config.allowed_origins.clone()));
-    warn_if_open(&config, &origins, descriptors);
+    let hooks = Arc::new(live::Live::new(hook_client(&config)?));
+    let origins = Arc::new(live::Live::new(origin::OriginPolicy::new(
+        config.allowed_origins.clone(),
+    )));
+    warn_if_open(&config, &origins.get(), descriptors);
+    let lifecycle = Arc::new(lifecycle::Lifecycle::default());
     let mut hub = Hub::new(directory, workers, access);
     hub.set_admission(admission.clone());
     if let Some(client) = recorder_client {
@@ -137,25 +138,26 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     }
     let hub = hub.shared();
     let bridge = rtmp::Bridge::new(hub.clone(), config.clone());
+    let tls = Arc::new(tls::TlsLive::new(tls::server_config(&config)?));
     let state = http::AppState {
         hub: hub.clone(),
         config: config.clone(),
         bridge: bridge.clone(),
         admission: admission.clone(),
-        origins,
-        hooks,
+        origins: origins.clone(),
+        hooks: hooks.clone(),
+        lifecycle: lifecycle.clone(),
     };
     let router = http::router(state);
 
     let http_listener = bind(config.http).await?;
     let https_listener = bind(config.https).await?;
-    let tls_config = tls::server_config(&config)?;
     let rtmp_listener = match config.rtmp {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let rtmps = match config.rtmps {
-        Some(addr) => Some((bind(addr).await?, tls_config.clone())),
+        Some(addr) => Some((bind(addr).await?, tls.clone())),
         None => None,
     };
     tracing::info!(
@@ -178,17 +180,68 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     }
     tokio::spawn(retry_commands(hub.clone()));
     tokio::spawn(trim::return_freed_memory(hub.clone()));
+    let reloader = lifecycle::reload::Reloader {
+        current: Arc::new(std::sync::Mutex::new(config.clone())),
+        tls: tls.clone(),
+        hooks,
+        origins,
+        admission: admission.clone(),
+        hub: hub.clone(),
+        log_filter: log_filter.map(Arc::new),
+    };
+    tokio::spawn(lifecycle::signals::handle(lifecycle.clone(), reloader));
     let http = serve::http(http_listener, router.clone(), admission.clone());
-    let https = serve::https(https_listener, tls_config, router, admission);
-    tokio::select! {
-        _ = http => {}
-        _ = https => {}
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+    let https = serve::https(https_listener, tls, router, admission.clone());
+    // Every listener is bound (the media sockets were, before this thread started; so were
+    // unfinished recordings recovered): ready.
+    lifecycle.serving();
+    lifecycle::systemd::ready("serving: 0 sessions, 0 rooms, 0 streams, 0 peers");
+    tokio::spawn(lifecycle::watch::watch(hub.clone(), lifecycle.clone()));
+    let webhooks = None;
+    let (mut http, mut https) = (std::pin::pin!(http), std::pin::pin!(https));
+    // The accept loops run for the life of the server; should one end, the workers stop too.
+    let drain_asked = tokio::select! {
+        _ = &mut http => false,
+        _ = &mut https => false,
+        _ = lifecycle.drain_asked() => true,
+    };
+    if drain_asked {
+        // The listeners keep serving while the drain runs: readiness answers 503, new sessions
+        // are told why they are refused, calls in progress go on.
+        let drain = lifecycle::drain::run(lifecycle::drain::DrainContext {
+            hub: hub.clone(),
+            lifecycle: lifecycle.clone(),
+            admission: admission.clone(),
+            webhooks,
+            timeout: config.drain_timeout,
+        });
+        tokio::select! {
+            _ = drain => {}
+            _ = &mut http => {}
+            _ = &mut https => {}
+        }
     }
     for worker in lock(&hub).workers() {
         let _ = worker.send(Command::Shutdown);
     }
     Ok(())
+}
+
+/// The application's hook client, when `--hook-url` is set.
+pub fn hook_client(config: &Config) -> Result<Option<hooks::HookClient>, hooks::HookSetupError> {
+    let Some(url) = &config.hook_url else {
+        return Ok(None);
+    };
+    let client = hooks::HookClient::new(hooks::HookConfig {
+        url: url.clone(),
+        timeout: config.hook_timeout,
+        failure: match config.hook_failure {
+            crate::config::HookFailureChoice::Allow => hooks::HookFailure::Allow,
+            crate::config::HookFailureChoice::Deny => hooks::HookFailure::Deny,
+        },
+        secret: config.hook_secret.clone(),
+    })?;
+    Ok(Some(client))
 }
 
 /// The token rule and the revoked token ids (kept in the data directory across restarts).
@@ -268,19 +321,5 @@ async fn retry_commands(hub: SharedHub) {
         if hub.pending_removes() > 0 {
             hub.retry_pending();
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }

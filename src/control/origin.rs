@@ -72,7 +72,7 @@ pub fn refused() -> Response {
 /// Middleware for the REST API: refuse foreign origins, answer CORS preflights, and add
 /// `Access-Control-Allow-Origin` for allowed ones.
 pub async fn rest_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let verdict = state.origins.check(request.headers());
+    let verdict = state.origins.get().check(request.headers());
     let allow = match verdict {
         OriginVerdict::Refused => {
             state

@@ -20,6 +20,8 @@ pub const SESSION_OUTPUT_BYTES_MAX: usize = 1024 * 1024;
 pub struct SessionOutput {
     queued_bytes: AtomicUsize,
     cut_off: AtomicBool,
+    /// Cut off because the server is going away: the close says so (1001).
+    going_away: AtomicBool,
     wake: Notify,
 }
 
@@ -50,6 +52,16 @@ impl SessionOutput {
     pub fn cut(&self) {
         self.cut_off.store(true, Ordering::Relaxed);
         self.wake.notify_one();
+    }
+
+    /// Cut the session off because the server is going away (a drain's end).
+    pub fn go_away(&self) {
+        self.going_away.store(true, Ordering::Relaxed);
+        self.cut();
+    }
+
+    pub fn is_going_away(&self) -> bool {
+        self.going_away.load(Ordering::Relaxed)
     }
 
     /// Resolves once the session was cut off.

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/records/{file}", get(record_file))
         .merge(super::rest_push::routes())
         .merge(super::rest_access::routes())
+        .merge(super::rest_admin::routes())
 }
 
 pub(super) fn error(status: StatusCode, text: impl Into<String>) -> Response {

@@ -44,13 +44,13 @@ pub async fn http(listener: TcpListener, router: axum::Router, admission: Arc<Ad
 /// Serve HTTPS forever.
 pub async fn https(
     listener: TcpListener,
-    server: rustls::ServerConfig,
+    tls: Arc<super::tls::TlsLive>,
     router: axum::Router,
     admission: Arc<Admission>,
 ) {
-    let acceptor = TlsAcceptor::from(Arc::new(server));
     accept_loop(listener, admission, move |stream, remote, ticket| {
-        let (acceptor, router) = (acceptor.clone(), router.clone());
+        // The certificate in effect now (SIGHUP may have replaced it).
+        let (acceptor, router) = (TlsAcceptor::from(tls.https.get()), router.clone());
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(HTTP_HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,

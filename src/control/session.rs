@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
@@ -97,7 +97,7 @@ pub struct SessionContext {
     pub ticket: SessionTicket,
 }
 
-type HookCall = Pin<Box<dyn Future<Output = (ClientMessage, HookVerdict)> + Send>>;
+type HookCall = Pin<Box<dyn Future<Output = (ClientMessage, HookVerdict, Instant)> + Send>>;
 
 /// Frames in order: the one a hook is deciding and those waiting behind it.
 struct Pipeline {
@@ -105,24 +105,25 @@ struct Pipeline {
     hub: SharedHub,
     hooks: Option<HookClient>,
     deciding: Option<HookCall>,
-    waiting: VecDeque<Result<ClientMessage, ParseFailure>>,
+    /// Each with the instant it arrived (a join's latency counts from there).
+    waiting: VecDeque<(Result<ClientMessage, ParseFailure>, Instant)>,
 }
 
 impl Pipeline {
     /// A frame from the client: handled now, or after the hook (and what waits before it).
-    fn push(&mut self, parsed: Result<ClientMessage, ParseFailure>) -> bool {
+    fn push(&mut self, parsed: Result<ClientMessage, ParseFailure>, received: Instant) -> bool {
         if self.deciding.is_some() || !self.waiting.is_empty() {
             if self.waiting.len() >= HOOK_WAITING_FRAMES_MAX {
                 return false;
             }
-            self.waiting.push_back(parsed);
+            self.waiting.push_back((parsed, received));
             return true;
         }
-        self.handle(parsed);
+        self.handle(parsed, received);
         true
     }
 
-    fn handle(&mut self, parsed: Result<ClientMessage, ParseFailure>) {
+    fn handle(&mut self, parsed: Result<ClientMessage, ParseFailure>, received: Instant) {
         if let (Some(hooks), Ok(message)) = (&self.hooks, &parsed) {
             let hub = lock(&self.hub);
             let login = hub.directory().session_login(self.id).cloned();
@@ -141,17 +142,17 @@ impl Pipeline {
                     let Ok(message) = parsed else { return };
                     self.deciding = Some(Box::pin(async move {
                         let verdict = hooks.call(method, &body).await;
-                        (message, verdict)
+                        (message, verdict, received)
                     }));
                     return;
                 }
             }
         }
-        lock(&self.hub).message(self.id, parsed, Instant::now());
+        lock(&self.hub).message_received_at(self.id, parsed, received, Instant::now());
     }
 
     /// The hook answered: act on its verdict, then on the frames that waited.
-    fn decided(&mut self, message: ClientMessage, verdict: HookVerdict) {
+    fn decided(&mut self, message: ClientMessage, verdict: HookVerdict, received: Instant) {
         self.deciding = None;
         let parsed = match verdict {
             HookVerdict::Allow { rewritten: None } => Ok(message),
@@ -166,19 +167,19 @@ impl Pipeline {
                 lock(&self.hub).refuse_connection(self.id, &failure.reason);
             }
         } else {
-            lock(&self.hub).message(self.id, parsed, Instant::now());
+            lock(&self.hub).message_received_at(self.id, parsed, received, Instant::now());
         }
         while self.deciding.is_none() {
-            let Some(next) = self.waiting.pop_front() else {
+            let Some((next, received)) = self.waiting.pop_front() else {
                 break;
             };
-            self.handle(next);
+            self.handle(next, received);
         }
     }
 }
 
 /// Resolves with the hook's answer, or never when no hook is deciding.
-async fn hook_answer(deciding: &mut Option<HookCall>) -> (ClientMessage, HookVerdict) {
+async fn hook_answer(deciding: &mut Option<HookCall>) -> (ClientMessage, HookVerdict, Instant) {
     match deciding {
         Some(call) => call.await,
         None => std::future::pending().await,
@@ -243,7 +244,7 @@ pub async fn run_session(socket: WebSocket, context: SessionContext) {
                         last_heard = now;
                         match budget.admit(now) {
                             Admission::Handle => {
-                                if pipeline.push(parse_client_frame(text.as_str())) {
+                                if pipeline.push(parse_client_frame(text.as_str()), now) {
                                     Ok(())
                                 } else {
                                     let info = format!(
@@ -279,8 +280,8 @@ pub async fn run_session(socket: WebSocket, context: SessionContext) {
                     }
                 }
             }
-            (message, verdict) = hook_answer(&mut pipeline.deciding) => {
-                pipeline.decided(message, verdict);
+            (message, verdict, received) = hook_answer(&mut pipeline.deciding) => {
+                pipeline.decided(message, verdict, received);
                 Ok(())
             }
             out = outbox.recv() => match out {
@@ -315,11 +316,22 @@ pub async fn run_session(socket: WebSocket, context: SessionContext) {
         WriteEnd::Cut => flush_then_close(&mut sink, &mut outbox).await,
         WriteEnd::Closed => {}
     }
-    let _ = tokio::time::timeout(WS_CLOSE_WRITE_MAX, sink.send(Message::Close(None))).await;
+    let close = if output.is_going_away() {
+        Some(CloseFrame {
+            code: WS_CLOSE_GOING_AWAY,
+            reason: "Going Away".into(),
+        })
+    } else {
+        None
+    };
+    let _ = tokio::time::timeout(WS_CLOSE_WRITE_MAX, sink.send(Message::Close(close))).await;
     lock(&hub).close_session(id);
     drop(ticket);
     tracing::debug!(session = %id, "session closed");
 }
+
+/// RFC 6455's close code for an endpoint going away (a server shutting down).
+pub const WS_CLOSE_GOING_AWAY: u16 = 1001;
 
 /// How long a session's last frames and its close may take to write.
 const WS_CLOSE_WRITE_MAX: std::time::Duration = std::time::Duration::from_secs(1);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rustls::pki_types::CertificateDer;
 
+use super::live::Live;
 use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,35 @@ pub enum TlsError {
 }
 
 /// The server configuration for `--https`.
+/// The TLS settings in effect for HTTPS and for RTMPS (the same certificate; RTMPS without
+/// ALPN). SIGHUP replaces both; each new connection takes the current one.
+pub struct TlsLive {
+    pub https: Live<rustls::ServerConfig>,
+    pub rtmps: Live<rustls::ServerConfig>,
+}
+
+impl TlsLive {
+    pub fn new(server: rustls::ServerConfig) -> Self {
+        let (https, rtmps) = Self::split(server);
+        TlsLive {
+            https: Live::new(https),
+            rtmps: Live::new(rtmps),
+        }
+    }
+
+    pub fn set(&self, server: rustls::ServerConfig) {
+        let (https, rtmps) = Self::split(server);
+        self.https.set(https);
+        self.rtmps.set(rtmps);
+    }
+
+    fn split(server: rustls::ServerConfig) -> (rustls::ServerConfig, rustls::ServerConfig) {
+        let mut rtmps = server.clone();
+        rtmps.alpn_protocols.clear();
+        (server, rtmps)
+    }
+}
+
 pub fn server_config(config: &Config) -> Result<rustls::ServerConfig, TlsError> {
     let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => (cert.clone(), key.clone()),

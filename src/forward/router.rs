@@ -40,6 +40,9 @@ struct PublisherRoute {
     /// Players whose video still waits for its first keyframe (kept as a count so the check on
     /// every publisher packet does not walk the players).
     players_awaiting_keyframe: usize,
+    /// Kinds a moderator muted: not forwarded to any player (the admin API's `mute`).
+    muted_audio: bool,
+    muted_video: bool,
 }
 
 struct PlayerRoute {
@@ -145,6 +148,8 @@ impl Router {
                 last_keyframe_request: None,
                 keyframe_deferred: false,
                 players_awaiting_keyframe: 0,
+                muted_audio: false,
+                muted_video: false,
             },
         );
     }
@@ -236,6 +241,16 @@ impl Router {
     }
 
     /// Fan one publisher packet out to its players, appending to `out`.
+    /// Stop or resume forwarding `kind` of `publisher`'s media.
+    pub fn set_muted(&mut self, publisher: PeerId, kind: MediaKind, muted: bool) {
+        if let Some(route) = self.publishers.get_mut(&publisher) {
+            match kind {
+                MediaKind::Audio => route.muted_audio = muted,
+                MediaKind::Video => route.muted_video = muted,
+            }
+        }
+    }
+
     pub fn forward(&mut self, publisher: PeerId, packet: &IncomingRtp, out: &mut Vec<PlayerWrite>) {
         self.forward_filtered(publisher, packet, out, None);
     }
@@ -268,6 +283,13 @@ impl Router {
             (_, Some(audio)) if audio.pt == pt => (MediaKind::Audio, audio),
             _ => return,
         };
+        let muted = match kind {
+            MediaKind::Audio => route.muted_audio,
+            MediaKind::Video => route.muted_video,
+        };
+        if muted {
+            return;
+        }
         let starts_keyframe = kind == MediaKind::Video && starts_keyframe(codec, &packet.payload);
         let seq = packet.seq;
         let skipped = self.fault.map(|ForwardFault::SkipPlayer(player)| player);

@@ -10,6 +10,7 @@
 //! loses a command that frees state either: a `PeerRemove` that finds the worker's queue full
 //! is kept by the hub and sent again (a `PeerAdd` that does not fit fails its stream at once).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -56,6 +57,17 @@ pub struct EndpointAdd {
     /// The tracks this endpoint negotiated (a publisher's incoming, a player's outgoing).
     pub tracks: StreamTracks,
     pub spec: EndpointSpec,
+    /// Where the worker reports the endpoint's received bitrate (a publisher's, for the admin
+    /// API); None when nobody asks.
+    pub meter: Option<Arc<PeerMeter>>,
+}
+
+/// An endpoint's received bytes and bitrate over the last second, written by its worker at
+/// the once-a-second sweep and read by control. Relaxed atomics: a reading may be a second old.
+#[derive(Debug, Default)]
+pub struct PeerMeter {
+    pub bytes_received: AtomicU64,
+    pub bitrate_bps: AtomicU64,
 }
 
 pub enum Command {
@@ -74,6 +86,15 @@ pub enum Command {
         video: bool,
         packets: Vec<crate::forward::IncomingRtp>,
     },
+    /// Stop (or resume) forwarding one kind of a publisher's media to every player.
+    SetMuted {
+        publisher: PeerId,
+        kind: str0m::media::MediaKind,
+        muted: bool,
+    },
+    /// Fault injection for tests of the service watchdog: the worker sleeps this long in its
+    /// turn, as a wedged worker would. Sent only when `WEBCALL_FAULT_INJECTION=1`.
+    Stall(std::time::Duration),
     Shutdown,
 }
 

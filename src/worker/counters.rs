@@ -40,10 +40,25 @@ pub enum WorkerCounter {
     RecvRearms,
     /// Loop turns run (each a wait for datagrams, a timer or a wakeup, and its work).
     LoopTurns,
+    /// Microseconds spent in turns' work (not in the wait).
+    TurnBusyMicros,
+    /// When the worker last finished a turn, in [`beat_ms`] (a gauge): the service watchdog
+    /// and readiness check that it is recent. An idle worker still turns every 500 ms.
+    Heartbeat,
+    /// Payload bytes of the datagrams received and sent.
+    BytesReceived,
+    BytesSent,
+    /// RTCP NACKs received from players, and the packets resent for them (RTX).
+    NacksReceived,
+    RetransmitsSent,
+    /// Keyframe requests received from players (PLI, FIR), and those sent on to publishers.
+    PlisReceived,
+    FirsReceived,
+    KeyframeRequestsSent,
 }
 
 impl WorkerCounter {
-    pub const ALL: [WorkerCounter; 14] = [
+    pub const ALL: [WorkerCounter; 23] = [
         WorkerCounter::Peers,
         WorkerCounter::DatagramsReceived,
         WorkerCounter::DatagramsSent,
@@ -58,6 +73,15 @@ impl WorkerCounter {
         WorkerCounter::GsoDatagrams,
         WorkerCounter::RecvRearms,
         WorkerCounter::LoopTurns,
+        WorkerCounter::TurnBusyMicros,
+        WorkerCounter::Heartbeat,
+        WorkerCounter::BytesReceived,
+        WorkerCounter::BytesSent,
+        WorkerCounter::NacksReceived,
+        WorkerCounter::RetransmitsSent,
+        WorkerCounter::PlisReceived,
+        WorkerCounter::FirsReceived,
+        WorkerCounter::KeyframeRequestsSent,
     ];
 
     /// The name `/health` shows.
@@ -77,6 +101,15 @@ impl WorkerCounter {
             WorkerCounter::GsoDatagrams => "gso_datagrams",
             WorkerCounter::RecvRearms => "recv_rearms",
             WorkerCounter::LoopTurns => "loop_turns",
+            WorkerCounter::TurnBusyMicros => "turn_busy_micros",
+            WorkerCounter::Heartbeat => "heartbeat_ms",
+            WorkerCounter::BytesReceived => "bytes_received",
+            WorkerCounter::BytesSent => "bytes_sent",
+            WorkerCounter::NacksReceived => "nacks_received",
+            WorkerCounter::RetransmitsSent => "retransmits_sent",
+            WorkerCounter::PlisReceived => "plis_received",
+            WorkerCounter::FirsReceived => "firs_received",
+            WorkerCounter::KeyframeRequestsSent => "keyframe_requests_sent",
         }
     }
 
@@ -135,16 +168,35 @@ impl DropReason {
 
 const ENTRIES: usize = WorkerCounter::ALL.len() + DropReason::ALL.len();
 
+/// Upper bounds of the turn-duration histogram's buckets, in microseconds (the last bucket,
+/// past the largest bound, is `+Inf`). A quiet turn is a few microseconds; one that forwards a
+/// burst to hundreds of players is a millisecond or two; past 50 ms media is late.
+pub const TURN_BUCKET_BOUNDS_MICROS: [u64; 11] =
+    [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000];
+
+/// The process-wide instant [`beat_ms`] counts from.
+static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// `now` as milliseconds since the first call (saturating at 0 for an earlier instant): the
+/// unit of [`WorkerCounter::Heartbeat`], comparable across threads.
+pub fn beat_ms(now: std::time::Instant) -> u64 {
+    let epoch = *EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The table. Shared (`Arc`) between the worker that writes it and control, which reads it.
 #[derive(Debug)]
 pub struct CounterTable {
     values: [AtomicU64; ENTRIES],
+    /// Turns by duration: one count per bucket of [`TURN_BUCKET_BOUNDS_MICROS`], and `+Inf`.
+    turn_buckets: [AtomicU64; TURN_BUCKET_BOUNDS_MICROS.len() + 1],
 }
 
 impl Default for CounterTable {
     fn default() -> Self {
         CounterTable {
             values: std::array::from_fn(|_| AtomicU64::new(0)),
+            turn_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -171,6 +223,27 @@ impl CounterTable {
     pub fn get(&self, counter: WorkerCounter) -> u64 {
         self.slot(counter.index())
             .map_or(0, |value| value.load(Ordering::Relaxed))
+    }
+
+    /// A turn's work took `micros`: counted in its bucket and in the busy total.
+    pub fn turn_finished(&self, micros: u64, now: std::time::Instant) {
+        let bucket = TURN_BUCKET_BOUNDS_MICROS
+            .iter()
+            .position(|bound| micros <= *bound)
+            .unwrap_or(TURN_BUCKET_BOUNDS_MICROS.len());
+        if let Some(count) = self.turn_buckets.get(bucket) {
+            count.store(count.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        }
+        self.add(WorkerCounter::TurnBusyMicros, micros);
+        self.set(WorkerCounter::Heartbeat, beat_ms(now));
+    }
+
+    /// Turns per bucket (not cumulative), the last one `+Inf`.
+    pub fn turn_buckets(&self) -> Vec<u64> {
+        self.turn_buckets
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Count one dropped datagram.

@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::time::Instant;
 
 use super::commands::{Notification, PeerRole};
+use super::counters::{CounterTable, WorkerCounter};
 use super::demux::Demux;
 use super::endpoint::{TransmitSink, WRITES_BEFORE_POLL_MAX};
 use super::io::DatagramIo;
@@ -22,11 +23,13 @@ use crate::ids::PeerId;
 struct SocketSink<'a> {
     io: &'a mut dyn DatagramIo,
     demux: &'a mut Demux,
+    counters: &'a CounterTable,
 }
 
 impl TransmitSink for SocketSink<'_> {
     fn transmit(&mut self, _peer: PeerId, destination: std::net::SocketAddr, datagram: &[u8]) {
         self.io.queue_send(destination, datagram);
+        self.counters.add(WorkerCounter::BytesSent, datagram.len() as u64);
     }
 
     fn learn_destination(&mut self, peer: PeerId, destination: std::net::SocketAddr) {
@@ -67,6 +70,7 @@ impl WorkerState {
             &mut SocketSink {
                 io,
                 demux: &mut self.demux,
+                counters: &self.counters,
             },
             &mut effects,
         );
@@ -107,6 +111,13 @@ impl WorkerState {
                     self.request_keyframe_if_due(publisher, now, effects.keyframe_requested);
                 }
             }
+        }
+        if !effects.feedback.is_empty() {
+            let feedback = effects.feedback;
+            self.counters.add(WorkerCounter::NacksReceived, feedback.nacks);
+            self.counters.add(WorkerCounter::RetransmitsSent, feedback.resent);
+            self.counters.add(WorkerCounter::PlisReceived, feedback.plis);
+            self.counters.add(WorkerCounter::FirsReceived, feedback.firs);
         }
         effects.clear();
         self.effects = effects;
@@ -155,6 +166,11 @@ impl WorkerState {
         if !self.router.keyframe_request_due(publisher, now, player_asked) {
             return;
         }
+        self.request_keyframe_now(publisher, now);
+    }
+
+    /// Ask the publisher for a keyframe now (its video was unmuted, a player waits).
+    pub(super) fn request_keyframe_now(&mut self, publisher: PeerId, _now: Instant) {
         let Some(mid) = self.router.publisher_video_mid(publisher) else {
             return;
         };
@@ -162,7 +178,10 @@ impl WorkerState {
             return;
         };
         match slot.request_keyframe(mid) {
-            Ok(()) => self.mark_dirty(publisher),
+            Ok(()) => {
+                self.counters.add(WorkerCounter::KeyframeRequestsSent, 1);
+                self.mark_dirty(publisher)
+            }
             Err(failure) => self.fail_peer(publisher, failure),
         }
     }

@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,7 @@ pub struct WorkerState {
     candidate: SocketAddr,
     peer_timeout: Duration,
     notifier: Notifier,
-    counters: Arc<CounterTable>,
+    pub(super) counters: Arc<CounterTable>,
     pub(super) slots: HashMap<PeerId, Slot>,
     pub(super) demux: Demux,
     pub(super) router: Router,
@@ -147,6 +148,24 @@ impl WorkerState {
                 video,
                 packets,
             } => self.ingest(peer, keyframe, video, packets, now),
+            Command::SetMuted {
+                publisher,
+                kind,
+                muted,
+            } => {
+                self.router.set_muted(publisher, kind, muted);
+                if !muted && kind == str0m::media::MediaKind::Video {
+                    self.request_keyframe_now(publisher, now);
+                }
+            }
+            Command::Stall(duration) => {
+                tracing::warn!(
+                    worker = self.id.0,
+                    ?duration,
+                    "fault injection: stalling this worker"
+                );
+                std::thread::sleep(duration);
+            }
             Command::Shutdown => return false,
         }
         true
@@ -158,6 +177,7 @@ impl WorkerState {
             role,
             tracks,
             spec,
+            meter,
         } = add;
         match role {
             PeerRole::Publisher => self.router.add_publisher(peer, tracks),
@@ -191,7 +211,9 @@ impl WorkerState {
             EndpointSpec::BridgeTap(spec) => Endpoint::Recorder(Box::new(RecorderTap::bridge(*spec, now))),
             EndpointSpec::Ingest => Endpoint::Ingest(Box::new(Ingest::new(now))),
         };
-        self.slots.insert(peer, Slot::new(peer, role, endpoint, now));
+        let mut slot = Slot::new(peer, role, endpoint, now);
+        slot.meter = meter.map(|meter| (meter, 0));
+        self.slots.insert(peer, slot);
         if let PeerRole::Player { publisher } = role {
             self.replay_cached_gop(publisher, peer);
         }
@@ -259,6 +281,8 @@ impl WorkerState {
         source: SocketAddr,
         bytes: &[u8],
     ) {
+        self.counters
+            .add(WorkerCounter::BytesReceived, bytes.len() as u64);
         let Some(peer) = self.demux.route(source, bytes) else {
             self.counters.dropped(DropReason::Unroutable);
             self.log_data_path(now, |counters| {
@@ -270,6 +294,7 @@ impl WorkerState {
         let Some(slot) = self.slots.get_mut(&peer) else {
             return;
         };
+        slot.bytes_received = slot.bytes_received.wrapping_add(bytes.len() as u64);
         match slot.receive(now, source, self.candidate, bytes) {
             Ok(Received::Accepted) => self.poll_peer(io, peer, now),
             Ok(Received::Refused) => {
@@ -296,6 +321,7 @@ impl WorkerState {
         if now >= self.next_sweep {
             self.next_sweep = now + SILENCE_SWEEP_INTERVAL;
             self.sweep_silent_peers(now);
+            self.report_meters();
             self.compact_timers();
             return true;
         }
@@ -322,6 +348,24 @@ impl WorkerState {
             if !slot.dirty {
                 slot.dirty = true;
                 self.dirty.push(peer);
+            }
+        }
+    }
+
+    /// Each metered endpoint's bytes and bitrate over the last sweep interval, for control.
+    fn report_meters(&mut self) {
+        let interval_ms = u64::try_from(SILENCE_SWEEP_INTERVAL.as_millis())
+            .unwrap_or(1000)
+            .max(1);
+        for slot in self.slots.values_mut() {
+            let total = slot.bytes_received;
+            if let Some((meter, last)) = slot.meter.as_mut() {
+                let bits = total.wrapping_sub(*last).saturating_mul(8);
+                *last = total;
+                meter.bytes_received.store(total, Ordering::Relaxed);
+                meter
+                    .bitrate_bps
+                    .store(bits.saturating_mul(1000) / interval_ms, Ordering::Relaxed);
             }
         }
     }

@@ -93,5 +93,8 @@ pub fn run_turn(
     if let Err(error) = io.flush() {
         state.io_error(&error, now);
     }
+    let done = clock();
+    let busy = u64::try_from(done.saturating_duration_since(now).as_micros()).unwrap_or(u64::MAX);
+    state.counters().turn_finished(busy, done);
     true
 }

@@ -524,7 +524,8 @@ impl World {
                 Effect::RecordStart(_)
                 | Effect::RecordFinish(..)
                 | Effect::Disconnect(_)
-                | Effect::Revoke(_) => {}
+                | Effect::Revoke(_)
+                | Effect::GoAway(_) => {}
             }
         }
     }
@@ -556,7 +557,10 @@ impl World {
                     }
                 }
                 Command::PeerRemove { peer } => self.checker.removed(*peer),
-                Command::IngestRtp { .. } | Command::Shutdown => {}
+                Command::IngestRtp { .. }
+                | Command::SetMuted { .. }
+                | Command::Stall(_)
+                | Command::Shutdown => {}
             }
         }
         let Some(worker) = self.workers.get_mut(index) else {

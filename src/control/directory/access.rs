@@ -70,6 +70,9 @@ impl Directory {
             self.fail(id, "connection", None, "Session is already established");
             return;
         }
+        if let Some(refusal) = self.drain_refusal() {
+            return self.refuse_connection(id, refusal);
+        }
         let login = grants.login.clone();
         if let Some(&holder) = self.logins.get(&login) {
             match self.limits.duplicate_login {
@@ -118,6 +121,11 @@ impl Directory {
     /// Kick `login` (from `room`, when given: only if it is there): its session is closed and its
     /// token's id revoked. False when no such participant.
     pub fn kick(&mut self, login: &Login, room: Option<&RoomName>) -> bool {
+        self.kick_with(login, room, "Kicked by the administrator")
+    }
+
+    /// [`Directory::kick`] with the reason the session's `fail` carries.
+    pub(super) fn kick_with(&mut self, login: &Login, room: Option<&RoomName>, info: &str) -> bool {
         let holder = match room {
             Some(room) => self
                 .rooms
@@ -139,7 +147,7 @@ impl Directory {
         if let Some(revocation) = revocation {
             self.effects.push(Effect::Revoke(revocation));
         }
-        self.fail(holder, "connection", None, "Kicked by the administrator");
+        self.fail(holder, "connection", None, info);
         self.disconnect(holder);
         true
     }

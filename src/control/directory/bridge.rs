@@ -82,6 +82,9 @@ impl Directory {
         now: Instant,
     ) -> Result<IngestStarted, StreamError> {
         let login = self.check_new_stream(id, room)?;
+        if self.drain_refusal().is_some() {
+            return Err(StreamError::ShuttingDown);
+        }
         self.check_publish_grant(id, name.as_str(), room, &tracks, false)?;
         if let Some(existing) = self.published.get(name) {
             let holder = self.peers.get(&existing.peer).map(|info| info.session);
@@ -113,6 +116,8 @@ impl Directory {
                 players: Vec::new(),
                 recording: None,
                 recording_failure: None,
+                muted_audio: false,
+                muted_video: false,
             },
         );
         if self.wants_recording(id, room, false) {

@@ -12,6 +12,9 @@ use super::rooms::SESSION_ROOMS_MAX;
 use crate::ids::{Login, RoomName};
 use crate::sdp::NegotiationError;
 
+/// What a new session, join or publish gets once a drain began.
+pub const SHUTTING_DOWN: &str = "Server is shutting down";
+
 /// Why `join`, `leave` or `sendMessage` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoomError {
@@ -27,6 +30,10 @@ pub enum RoomError {
     LoginTaken { login: Login, room: RoomName },
     #[error("Not joined to room '{0}'")]
     NotJoined(RoomName),
+    #[error("{SHUTTING_DOWN}")]
+    ShuttingDown,
+    #[error("Room is locked")]
+    Locked,
     #[error("Participant '{to}' is not in room '{room}'")]
     NoSuchParticipant { to: Login, room: RoomName },
     #[error("Restricted access")]
@@ -48,6 +55,8 @@ pub enum StreamError {
     NotJoined(RoomName),
     #[error("Stream name is already in use")]
     NameInUse,
+    #[error("{SHUTTING_DOWN}")]
+    ShuttingDown,
     #[error("Stream not found")]
     NotFound,
     #[error("Restricted access")]

@@ -14,7 +14,9 @@
 //! close frees everything it held.
 
 mod access;
+mod admin;
 mod bridge;
+mod drain;
 mod errors;
 mod invariants;
 mod recording;
@@ -27,8 +29,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 pub use access::{Revocation, CHAT_DELIVERED_BYTES_PER_SECOND_PER_ROOM, CHAT_MESSAGES_PER_SECOND_PER_SENDER};
+pub use admin::{
+    AdminError, MetricCounts, MuteKind, ParticipantView, RoomView, SessionView, StreamView, SERVER_LOGIN,
+};
 pub use bridge::{BridgeSource, IngestStarted};
-pub use errors::{RoomError, StreamError};
+pub use errors::{RoomError, StreamError, SHUTTING_DOWN};
 pub use invariants::InvariantBroken;
 pub use recording::{RecordPolicy, RecordStart, RecordingError, StreamSelector};
 
@@ -53,6 +58,9 @@ pub enum Effect {
     Disconnect(SessionId),
     /// A kicked session's token id: deny it from now until it expires.
     Revoke(Revocation),
+    /// The server is going away: send the frames queued so far, then close the WebSocket with
+    /// 1001 "Going Away" (an RTMP connection just ends). The session is already closed here.
+    GoAway(SessionId),
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +93,8 @@ struct Room {
     /// (login, session) in join order.
     participants: Vec<(Login, SessionId)>,
     chat_bytes: access::RateWindow,
+    /// A moderator locked it: new joins get `Room is locked`.
+    locked: bool,
 }
 
 struct Published {
@@ -99,6 +109,9 @@ struct Published {
     recording: Option<recording::ActiveRecording>,
     /// A recording that failed before `PUBLISHING`: that status carries why.
     recording_failure: Option<String>,
+    /// A moderator muted that kind: the worker does not forward it.
+    muted_audio: bool,
+    muted_video: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +126,8 @@ struct PeerInfo {
     media_session_id: MediaSessionId,
     stream: StreamName,
     worker: WorkerId,
+    /// A publisher's received bytes and bitrate, as its worker reports them.
+    meter: Option<std::sync::Arc<crate::worker::commands::PeerMeter>>,
 }
 
 pub struct Directory {
@@ -133,6 +148,8 @@ pub struct Directory {
     next_recording: u64,
     /// Recordings whose publisher left, by (room, login), for a return within the window.
     ended_recordings: BTreeMap<(Option<RoomName>, Login), recording::EndedRecording>,
+    /// A drain began: no new session, join or publish (`drain.rs`).
+    draining: bool,
 }
 
 impl Directory {
@@ -152,7 +169,13 @@ impl Directory {
             record_policy: None,
             next_recording: 1,
             ended_recordings: BTreeMap::new(),
+            draining: false,
         }
+    }
+
+    /// A new `--room-capacity` (SIGHUP): rooms already fuller keep who they have.
+    pub fn set_room_capacity(&mut self, capacity: usize) {
+        self.limits.room_capacity = capacity;
     }
 
     /// Effects queued since the last call, in order.
@@ -387,6 +410,9 @@ enum EndReason {
     PublisherGone,
     /// A worker ended it, with the WCS `info` text.
     Failed(&'static str),
+    /// The server ended it on purpose (a drain, an operator's terminate or room close): an
+    /// ordinary `UNPUBLISHED`/`STOPPED` with this `info`.
+    Ended(&'static str),
 }
 
 fn not_established(message: &ClientMessage) -> ParseFailure {

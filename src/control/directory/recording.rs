@@ -43,6 +43,8 @@ pub(super) struct EndedRecording {
     pub id: RecordingId,
     pub file: String,
     pub ended: Instant,
+    /// The writer that holds it (as in [`RecordStart::writer_key`]).
+    pub writer_key: String,
 }
 
 /// What the hub does for a new recording.
@@ -260,12 +262,18 @@ impl Directory {
         login: Login,
         worker: WorkerId,
         recording: ActiveRecording,
+        writer_key: String,
         now: Instant,
     ) {
         self.effects.push(Effect::Worker(
             worker,
             crate::worker::commands::Command::PeerRemove { peer: recording.tap },
         ));
+        // Draining: nobody can come back to continue the file; finish it now.
+        if self.draining {
+            self.effects.push(Effect::RecordFinish(recording.id, writer_key));
+            return;
+        }
         if let Some(policy) = &self.record_policy {
             let window = policy.resume_window;
             self.prune_ended_recordings(now, window);
@@ -276,6 +284,7 @@ impl Directory {
                         id: recording.id,
                         file: recording.file,
                         ended: now,
+                        writer_key,
                     },
                 );
             }

@@ -14,6 +14,9 @@ pub const SESSION_ROOMS_MAX: usize = 16;
 impl Directory {
     pub(super) fn join(&mut self, id: SessionId, room_name: &RoomName) -> Result<(), RoomError> {
         let login = self.login_of(id).ok_or(RoomError::NotEstablished)?.clone();
+        if self.drain_refusal().is_some() {
+            return Err(RoomError::ShuttingDown);
+        }
         let session = self.sessions.get(&id).ok_or(RoomError::NotEstablished)?;
         if session.rooms.contains(room_name) {
             return Err(RoomError::AlreadyJoined(room_name.clone()));
@@ -22,6 +25,9 @@ impl Directory {
             return Err(RoomError::TooManyRooms);
         }
         if let Some(room) = self.rooms.get(room_name) {
+            if room.locked {
+                return Err(RoomError::Locked);
+            }
             if room.participants.len() >= self.limits.room_capacity {
                 return Err(RoomError::Full {
                     capacity: self.limits.room_capacity,
@@ -39,6 +45,7 @@ impl Directory {
             worker,
             participants: Vec::new(),
             chat_bytes: Default::default(),
+            locked: false,
         });
         let others: Vec<SessionId> = room.participants.iter().map(|(_, s)| *s).collect();
         room.participants.push((login.clone(), id));

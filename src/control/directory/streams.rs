@@ -25,6 +25,9 @@ impl Directory {
             record: request_record,
         } = request;
         let result = self.check_new_stream(id, room.as_ref()).and_then(|login| {
+            if self.drain_refusal().is_some() {
+                return Err(StreamError::ShuttingDown);
+            }
             if self.published.contains_key(&name) {
                 return Err(StreamError::NameInUse);
             }
@@ -70,6 +73,8 @@ impl Directory {
                 players: Vec::new(),
                 recording: None,
                 recording_failure: None,
+                muted_audio: false,
+                muted_video: false,
             },
         );
         if record {
@@ -244,11 +249,14 @@ impl Directory {
     ) -> PeerId {
         let peer = PeerId(self.next_peer);
         self.next_peer += 1;
+        // A publisher's bitrate is shown by the admin API.
+        let meter = (kind == PeerKind::Publisher).then(Default::default);
         let add = EndpointAdd {
             peer,
             role,
             tracks,
             spec,
+            meter: meter.clone(),
         };
         self.effects
             .push(super::Effect::Worker(worker, Command::EndpointAdd(Box::new(add))));
@@ -264,6 +272,7 @@ impl Directory {
             media_session_id: media_session_id.clone(),
             stream: name.clone(),
             worker,
+            meter,
         };
         self.peers.insert(peer, info);
         peer
@@ -340,6 +349,10 @@ impl Directory {
         };
         let (status, status_info) = match (info.kind, reason) {
             (_, EndReason::Failed(text)) => (StreamStatus::Failed, Some(text.to_owned())),
+            (PeerKind::Publisher, EndReason::Ended(text)) => {
+                (StreamStatus::Unpublished, Some(text.to_owned()))
+            }
+            (PeerKind::Player, EndReason::Ended(text)) => (StreamStatus::Stopped, Some(text.to_owned())),
             (PeerKind::Publisher, _) => (StreamStatus::Unpublished, None),
             (PeerKind::Player, EndReason::PublisherGone) => (
                 StreamStatus::Stopped,
@@ -368,7 +381,18 @@ impl Directory {
                 };
                 if let Some(recording) = published.recording.take() {
                     let (room, login) = (published.room.clone(), published.login.clone());
-                    self.end_recording_with_stream(room, login, published.worker, recording, Instant::now());
+                    let writer_key = room
+                        .as_ref()
+                        .map_or_else(|| info.stream.to_string(), |r| r.to_string());
+                    let worker = published.worker;
+                    self.end_recording_with_stream(
+                        room,
+                        login,
+                        worker,
+                        recording,
+                        writer_key,
+                        Instant::now(),
+                    );
                 }
                 if let (true, Some(room)) = (published.announced, &published.room) {
                     let (login, name) = (published.login.clone(), info.stream.clone());

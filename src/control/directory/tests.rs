@@ -48,7 +48,7 @@ impl Harness {
                     .frames
                     .push((id, serde_json::from_str(&message.to_json()).unwrap())),
                 Effect::Worker(worker, command) => self.commands.push((worker, command)),
-                Effect::RecordFinish(..) | Effect::Disconnect(_) | Effect::Revoke(_) => {}
+                Effect::RecordFinish(..) | Effect::Disconnect(_) | Effect::Revoke(_) | Effect::GoAway(_) => {}
                 Effect::RecordStart(start) => self.records.push(*start),
             }
         }

@@ -122,6 +122,15 @@ impl Bridge {
         })
     }
 
+    /// RTMP connections open now.
+    pub fn connections_open(&self) -> usize {
+        self.per_ip
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
+
     /// Count a new connection from `ip`, or refuse it (too many in all or from there).
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
         let mut per_ip = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
@@ -163,7 +172,7 @@ impl Drop for ConnectionSlot {
 pub async fn serve(
     bridge: Arc<Bridge>,
     listener: Option<TcpListener>,
-    tls: Option<(TcpListener, rustls::ServerConfig)>,
+    tls: Option<(TcpListener, Arc<crate::control::tls::TlsLive>)>,
 ) {
     let plain = async {
         if let Some(listener) = listener {
@@ -171,16 +180,18 @@ pub async fn serve(
         }
     };
     let secure = async {
-        if let Some((listener, mut server)) = tls {
-            server.alpn_protocols.clear();
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-            accept_loop(&bridge, listener, Some(acceptor)).await;
+        if let Some((listener, tls)) = tls {
+            accept_loop(&bridge, listener, Some(tls)).await;
         }
     };
     tokio::join!(plain, secure);
 }
 
-async fn accept_loop(bridge: &Arc<Bridge>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+async fn accept_loop(
+    bridge: &Arc<Bridge>,
+    listener: TcpListener,
+    tls: Option<Arc<crate::control::tls::TlsLive>>,
+) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -196,7 +207,10 @@ async fn accept_loop(bridge: &Arc<Bridge>, listener: TcpListener, tls: Option<to
         };
         let _ = stream.set_nodelay(true);
         let bridge = bridge.clone();
-        let tls = tls.clone();
+        // The certificate in effect now (SIGHUP may have replaced it).
+        let tls = tls
+            .as_ref()
+            .map(|tls| tokio_rustls::TlsAcceptor::from(tls.rtmps.get()));
         tokio::spawn(async move {
             let _slot = slot;
             match tls {

@@ -47,6 +47,24 @@ pub struct PollEffects {
     pub keyframe_requested: bool,
     /// The endpoint finished connecting (ICE and DTLS) in this poll.
     pub connected: bool,
+    /// Feedback a player sent since its last stats event, for the worker's counters.
+    pub feedback: FeedbackTally,
+}
+
+/// RTCP feedback from a player, counted since the last report: NACKs, the packets resent for
+/// them, PLIs and FIRs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackTally {
+    pub nacks: u64,
+    pub resent: u64,
+    pub plis: u64,
+    pub firs: u64,
+}
+
+impl FeedbackTally {
+    pub fn is_empty(&self) -> bool {
+        *self == FeedbackTally::default()
+    }
 }
 
 impl PollEffects {
@@ -54,6 +72,7 @@ impl PollEffects {
         self.rtp.clear();
         self.keyframe_requested = false;
         self.connected = false;
+        self.feedback = FeedbackTally::default();
     }
 }
 
@@ -91,6 +110,10 @@ pub struct Slot {
     pub timer_armed: bool,
     /// Queued on the worker's dirty list, to be advanced and polled this loop turn.
     pub dirty: bool,
+    /// Bytes of every datagram routed here.
+    pub bytes_received: u64,
+    /// Where the bitrate is reported, with `bytes_received` at the last report.
+    pub meter: Option<(std::sync::Arc<crate::worker::commands::PeerMeter>, u64)>,
     endpoint: Endpoint,
 }
 
@@ -105,6 +128,8 @@ impl Slot {
             next_timeout: now,
             timer_armed: false,
             dirty: false,
+            bytes_received: 0,
+            meter: None,
             endpoint,
         }
     }

@@ -20,7 +20,7 @@ use str0m::rtp::{Ssrc, StreamTx};
 use str0m::stats::MediaEgressStats;
 use str0m::{Event, Input, Output, Rtc};
 
-use super::{PollEffects, Received, TransmitSink};
+use super::{FeedbackTally, PollEffects, Received, TransmitSink};
 use crate::forward::{IncomingRtp, OutgoingRtp};
 use crate::ids::PeerId;
 use crate::sdp::rtx_history::RtxHistory;
@@ -105,6 +105,32 @@ pub struct WebRtcPeer {
     /// Outgoing tracks written so far, by kind (a player has at most a video and an audio
     /// one). Inline, not behind a pointer: it is read on every forwarded packet.
     tx_tracks: [Option<TxTrack>; 2],
+    /// The feedback totals of each sending mid at its last stats event (str0m reports totals;
+    /// the worker counts the change).
+    feedback_seen: Vec<(Mid, FeedbackTally)>,
+}
+
+/// Add what `stats` counted since the last event of its mid to `tally`.
+fn tally_feedback(seen: &mut Vec<(Mid, FeedbackTally)>, stats: &MediaEgressStats, tally: &mut FeedbackTally) {
+    let now = FeedbackTally {
+        nacks: stats.nacks,
+        resent: stats.packets_resent,
+        plis: stats.plis,
+        firs: stats.firs,
+    };
+    let before = match seen.iter_mut().find(|(mid, _)| *mid == stats.mid) {
+        Some((_, before)) => std::mem::replace(before, now),
+        None => {
+            seen.push((stats.mid, now));
+            FeedbackTally::default()
+        }
+    };
+    tally.nacks = tally.nacks.saturating_add(now.nacks.saturating_sub(before.nacks));
+    tally.resent = tally
+        .resent
+        .saturating_add(now.resent.saturating_sub(before.resent));
+    tally.plis = tally.plis.saturating_add(now.plis.saturating_sub(before.plis));
+    tally.firs = tally.firs.saturating_add(now.firs.saturating_sub(before.firs));
 }
 
 impl WebRtcPeer {
@@ -116,6 +142,7 @@ impl WebRtcPeer {
             sent_to: None,
             rtx_history: RtxHistory::default(),
             tx_tracks: [None; 2],
+            feedback_seen: Vec::new(),
         }
     }
 
@@ -235,6 +262,7 @@ impl WebRtcPeer {
         let id = self.id;
         let mut sent_to = self.sent_to;
         let mut rtx_history = std::mem::take(&mut self.rtx_history);
+        let mut feedback_seen = std::mem::take(&mut self.feedback_seen);
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
                 return Err(PeerFailure::Disconnected);
@@ -252,7 +280,10 @@ impl WebRtcPeer {
                     Event::Connected => effects.connected = true,
                     Event::RtpPacket(packet) => effects.rtp.push(IncomingRtp::from(&packet)),
                     Event::KeyframeRequest(_) => effects.keyframe_requested = true,
-                    Event::MediaEgressStats(stats) => resize_rtx_history(rtc, &mut rtx_history, &stats),
+                    Event::MediaEgressStats(stats) => {
+                        tally_feedback(&mut feedback_seen, &stats, &mut effects.feedback);
+                        resize_rtx_history(rtc, &mut rtx_history, &stats)
+                    }
                     _ => {}
                 },
                 Err(error) => {
@@ -262,6 +293,7 @@ impl WebRtcPeer {
             }
         });
         self.rtx_history = rtx_history;
+        self.feedback_seen = feedback_seen;
         let next_timeout = result??;
         self.sent_to = sent_to;
         Ok(next_timeout)

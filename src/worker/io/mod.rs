@@ -238,10 +238,14 @@ fn open_socket(config: &IoConfig, nonblocking: bool) -> io::Result<Socket> {
     let recv = socket.recv_buffer_size().unwrap_or(0) / 2;
     let send = socket.send_buffer_size().unwrap_or(0) / 2;
     if recv < config.recv_buffer_bytes || send < config.send_buffer_bytes {
-        tracing::info!(
-            recv,
-            send,
-            "socket buffers capped: raise net.core.rmem_max / wmem_max"
+        tracing::warn!(
+            recv_bytes = recv,
+            send_bytes = send,
+            asked_recv_bytes = config.recv_buffer_bytes,
+            asked_send_bytes = config.send_buffer_bytes,
+            "the kernel capped the UDP socket buffers below what was asked: bursts at high load \
+             will be dropped; raise net.core.rmem_max and net.core.wmem_max (the package \
+             installs /usr/lib/sysctl.d/60-webcall.conf; `sysctl --system` applies it)"
         );
     }
     set_dont_fragment(&socket, config.bind.is_ipv6());

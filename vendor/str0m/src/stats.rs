@@ -156,6 +156,8 @@ pub struct MediaEgressStats {
     pub plis: u64,
     /// Number of nacks received.
     pub nacks: u64,
+    /// Number of packets resent (RTX), answering nacks (webcall fork).
+    pub packets_resent: u64,
     /// Round-trip-time extracted from the last RTCP receiver report.
     pub rtt: Option<Duration>,
     /// Fraction of packets lost averaged from the RTCP receiver reports received.

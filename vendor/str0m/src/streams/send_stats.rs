@@ -131,6 +131,7 @@ impl StreamTxStats {
                 firs: self.firs,
                 plis: self.plis,
                 nacks: self.nacks,
+                packets_resent: self.packets_resent,
                 rtt: self.rtt,
                 loss,
                 timestamp: now,
