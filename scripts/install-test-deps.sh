@@ -2,7 +2,7 @@
 # Installs what the browser tests need on a fresh Debian 12 machine (run as root).
 # Idempotent and quick when everything is already there: no apt call at all then.
 #
-#   - Debian packages: chromium, firefox-esr, ffmpeg
+#   - Debian packages: chromium, firefox-esr, ffmpeg, prometheus (promtool)
 #   - npm packages of tests/browser (puppeteer-core, @flashphoner/websdk), from the lock file
 #
 # Puppeteer never downloads a browser here: the tests drive Debian's /usr/bin/chromium and
@@ -16,7 +16,8 @@ export DEBIAN_FRONTEND=noninteractive
 export PUPPETEER_SKIP_DOWNLOAD=1
 export PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
 
-APT_PACKAGES=(chromium firefox-esr ffmpeg)
+# prometheus: its promtool checks /metrics (the package's own server is not started: no init here).
+APT_PACKAGES=(chromium firefox-esr ffmpeg prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

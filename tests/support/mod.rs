@@ -231,6 +231,28 @@ impl Server {
         }
     }
 
+    /// Send `signal` (SIGTERM, SIGINT, SIGHUP) without waiting.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid with a plain signal number.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Wait for the process to exit, at most `timeout`: its status, or None if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kill with SIGKILL (a crash) and wait for the exit; the directory stays.
     pub fn kill9(mut self) -> PathBuf {
         let _ = self.child.kill();

@@ -83,8 +83,11 @@ pub async fn run(context: DrainContext) -> DrainReport {
     let waited = started.elapsed();
     let sessions_ended = lock(&hub).directory().counts().sessions;
     lock(&hub).end_all_sessions();
+    // Even hurried, the close frames get their moment: a 1001 instead of a reset.
     let closes = Instant::now() + DRAIN_CLOSE_WRITE_MAX;
-    wait_until(&lifecycle, closes, || admission.sessions() == 0).await;
+    while admission.sessions() > 0 && Instant::now() < closes {
+        tokio::time::sleep(DRAIN_POLL / 5).await;
+    }
     finish_recordings(&hub, &lifecycle).await;
     if let (Some(webhooks), false) = (&webhooks, lifecycle.hurried()) {
         let until = deadline.max(Instant::now() + DRAIN_WEBHOOKS_GRACE);
