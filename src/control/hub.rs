@@ -19,6 +19,7 @@ use super::admission::Admission;
 use super::directory::{Directory, Effect, RecordStart};
 use super::output::SessionOutput;
 use super::signaling::protocol::{ClientMessage, ConnectionRequest, ParseFailure, ServerMessage};
+use super::webhooks::{WebhookEvent, Webhooks};
 use crate::auth::{AuthMode, AuthRefusal, DenyList, Grants};
 use crate::ids::{Login, RoomName};
 use crate::ids::{SessionId, WorkerId};
@@ -67,6 +68,8 @@ pub struct Hub {
     recordings_failed: u64,
     /// How long joins took, from their frame's arrival (the hook's answer included).
     join_latency: super::metrics::LatencyHistogram,
+    /// The operator's webhooks, when `--webhook-url` is set.
+    webhooks: Option<Webhooks>,
 }
 
 impl Hub {
@@ -78,6 +81,7 @@ impl Hub {
             open_recordings: Default::default(),
             recordings_failed: 0,
             join_latency: Default::default(),
+            webhooks: None,
             directory,
             outboxes: HashMap::new(),
             workers,
@@ -280,6 +284,7 @@ impl Hub {
                             tracing::error!(%error, "the revoked token list could not be saved");
                         }
                     }
+                    Effect::Webhook(event) => self.webhook(event),
                     Effect::Worker(worker, command) => self.send_to_worker(worker, command),
                     Effect::RecordStart(start) => self.start_recording(*start),
                     Effect::RecordFinish(id, writer_key) => {
@@ -351,9 +356,31 @@ impl Hub {
             RecorderEvent::Finished { id, meta } => {
                 self.open_recordings.remove(&id);
                 tracing::debug!(recording = %id, file = %meta.file, "recording finished");
+                self.webhook(WebhookEvent::RecordingFinished {
+                    room: meta.room.clone().unwrap_or_default(),
+                    stream: meta.stream.clone(),
+                    file: meta.file.clone(),
+                    duration_ms: meta.duration_ms,
+                    size_bytes: meta.size_bytes,
+                });
             }
         }
         self.apply();
+    }
+
+    pub fn set_webhooks(&mut self, webhooks: Option<Webhooks>) {
+        self.webhooks = webhooks;
+    }
+
+    pub fn webhooks(&self) -> Option<&Webhooks> {
+        self.webhooks.as_ref()
+    }
+
+    /// Queue `event` for the operator's webhooks, if any.
+    pub fn webhook(&self, event: WebhookEvent) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.emit(event);
+        }
     }
 
     pub fn set_recorder(&mut self, recorder: RecorderClient) {

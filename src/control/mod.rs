@@ -58,6 +58,8 @@ pub enum ControlError {
     Auth(#[from] crate::auth::AuthSetupError),
     #[error("hooks: {0}")]
     Hooks(#[from] hooks::HookSetupError),
+    #[error(transparent)]
+    Webhooks(#[from] webhooks::WebhookSetupError),
 }
 
 pub struct ControlPlane {
@@ -136,6 +138,8 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     if let Some(client) = recorder_client {
         hub.set_recorder(client);
     }
+    let webhooks = webhooks::Webhooks::start(&config.webhook_url, config.webhook_secret.as_deref())?;
+    hub.set_webhooks(webhooks.clone());
     let hub = hub.shared();
     let bridge = rtmp::Bridge::new(hub.clone(), config.clone());
     let tls = Arc::new(tls::TlsLive::new(tls::server_config(&config)?));
@@ -197,7 +201,6 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
     lifecycle.serving();
     lifecycle::systemd::ready("serving: 0 sessions, 0 rooms, 0 streams, 0 peers");
     tokio::spawn(lifecycle::watch::watch(hub.clone(), lifecycle.clone()));
-    let webhooks = None;
     let (mut http, mut https) = (std::pin::pin!(http), std::pin::pin!(https));
     // The accept loops run for the life of the server; should one end, the workers stop too.
     let drain_asked = tokio::select! {
@@ -212,7 +215,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
             hub: hub.clone(),
             lifecycle: lifecycle.clone(),
             admission: admission.clone(),
-            webhooks,
+            webhooks: webhooks.clone(),
             timeout: config.drain_timeout,
         });
         tokio::select! {

@@ -15,6 +15,7 @@ mod check;
 mod client;
 mod net;
 mod seeded_dtls;
+mod webhook_check;
 mod world;
 
 use std::time::{Duration, Instant};

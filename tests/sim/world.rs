@@ -160,6 +160,7 @@ pub struct World {
     to_client: VecDeque<(Instant, SessionId, String)>,
     next_session: u64,
     signaling_rng: Rng,
+    webhooks: super::webhook_check::WebhookCheck,
     checker: Checker,
     trace: Trace,
     /// The answer just sent, waiting for the worker command that carries its peer.
@@ -255,6 +256,7 @@ impl World {
             to_client: VecDeque::new(),
             next_session: 1,
             signaling_rng: Rng::new(seed ^ 0x5167_4e41_4c00),
+            webhooks: Default::default(),
             checker: Checker::default(),
             trace: Trace::new(),
             answered: None,
@@ -526,6 +528,7 @@ impl World {
                 | Effect::Disconnect(_)
                 | Effect::Revoke(_)
                 | Effect::GoAway(_) => {}
+                Effect::Webhook(event) => self.webhooks.see(&event),
             }
         }
     }
@@ -625,6 +628,7 @@ impl World {
     /// No peer, stream or session outlives its owner.
     fn check_lifetimes(&self) -> Result<(), String> {
         self.directory.check().map_err(|e| e.to_string())?;
+        self.webhooks.verdict()?;
         for (index, worker) in self.workers.iter().enumerate() {
             let on_worker: BTreeSet<PeerId> = worker.state.peers().collect();
             let in_directory: BTreeSet<PeerId> = self

@@ -155,6 +155,13 @@ impl Server {
             .arg("--data-dir")
             .arg(&dir)
             .args(extra)
+            // `stop()` must not wait the default 30 s for calls still open: a short drain
+            // unless a test sets its own.
+            .args(if extra.contains(&"--drain-timeout") {
+                &[][..]
+            } else {
+                &["--drain-timeout", "2s"][..]
+            })
             // Parallel servers cannot all take RTMP's default port: off unless a test asks.
             .args(if extra.contains(&"--rtmp") {
                 &[][..]

@@ -148,6 +148,9 @@ impl Directory {
             self.effects.push(Effect::Revoke(revocation));
         }
         self.fail(holder, "connection", None, info);
+        if let Some(session) = self.sessions.get_mut(&holder) {
+            session.closing_reason = Some(crate::control::webhooks::LeftReason::Kicked);
+        }
         self.disconnect(holder);
         true
     }

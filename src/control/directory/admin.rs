@@ -340,7 +340,7 @@ impl Directory {
             if let Some(session) = self.sessions.get_mut(id) {
                 session.recorded_rooms.remove(room);
             }
-            self.remove_participant(*id, room);
+            self.remove_participant(*id, room, crate::control::webhooks::LeftReason::RoomClosed);
         }
         Ok(participants.len())
     }

@@ -56,6 +56,9 @@ impl Directory {
             self.end_peer(peer, EndReason::Ended(info));
         }
         self.effects.push(Effect::GoAway(id));
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.closing_reason = Some(crate::control::webhooks::LeftReason::ShuttingDown);
+        }
         self.close_session(id);
     }
 

@@ -40,6 +40,7 @@ pub use recording::{RecordPolicy, RecordStart, RecordingError, StreamSelector};
 use super::signaling::protocol::{
     parse_client_frame, AppCommand, ClientMessage, ParseFailure, ServerMessage, StreamStatus,
 };
+use crate::control::webhooks::{LeftReason, WebhookEvent};
 use crate::ids::{Login, MediaSessionId, PeerId, RecordingId, RoomName, SessionId, StreamName, WorkerId};
 use crate::sdp::{PeerEnv, StreamTracks};
 use crate::worker::commands::{Command, Notification};
@@ -61,6 +62,8 @@ pub enum Effect {
     /// The server is going away: send the frames queued so far, then close the WebSocket with
     /// 1001 "Going Away" (an RTMP connection just ends). The session is already closed here.
     GoAway(SessionId),
+    /// Tell the operator's webhooks (rooms, participants, streams).
+    Webhook(crate::control::webhooks::WebhookEvent),
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +89,9 @@ struct Session {
     /// What the session may do; set at `connection` (or when an RTMP connection opens).
     grants: Option<crate::auth::Grants>,
     chat_rate: access::RateWindow,
+    /// Why its rooms hear it leave when it closes (set by a kick or a drain; else it
+    /// disconnected).
+    closing_reason: Option<LeftReason>,
 }
 
 struct Room {
@@ -194,11 +200,12 @@ impl Directory {
         };
         let streams: Vec<PeerId> = session.streams.values().copied().collect();
         let rooms = session.rooms.clone();
+        let why = session.closing_reason.unwrap_or(LeftReason::Disconnected);
         for peer in streams {
             self.end_peer(peer, EndReason::SessionClosed);
         }
         for room in rooms {
-            self.remove_participant(id, &room);
+            self.remove_participant(id, &room, why);
         }
         if let Some(login) = self.sessions.remove(&id).and_then(|s| s.login) {
             if self.logins.get(&login) == Some(&id) {
@@ -321,6 +328,10 @@ impl Directory {
         );
     }
 
+    fn webhook(&mut self, event: WebhookEvent) {
+        self.effects.push(Effect::Webhook(event));
+    }
+
     fn send(&mut self, id: SessionId, message: ServerMessage) {
         self.effects.push(Effect::Send(id, message));
     }
@@ -413,6 +424,19 @@ enum EndReason {
     /// The server ended it on purpose (a drain, an operator's terminate or room close): an
     /// ordinary `UNPUBLISHED`/`STOPPED` with this `info`.
     Ended(&'static str),
+}
+
+impl EndReason {
+    /// The `reason` of a `stream_unpublished` webhook.
+    fn webhook_reason(self) -> &'static str {
+        match self {
+            EndReason::ClientStop => "unpublished",
+            EndReason::SessionClosed => "disconnected",
+            EndReason::LeftRoom => "left the room",
+            EndReason::PublisherGone => "publisher gone",
+            EndReason::Failed(text) | EndReason::Ended(text) => text,
+        }
+    }
 }
 
 fn not_established(message: &ClientMessage) -> ParseFailure {

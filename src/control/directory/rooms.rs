@@ -6,6 +6,7 @@
 
 use super::{Directory, EndReason, Room, RoomError, SessionId};
 use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StateEntry};
+use crate::control::webhooks::{LeftReason, WebhookEvent};
 use crate::ids::{Login, PeerId, RoomName};
 
 /// Rooms one session may be in at once: the example pages use one; a few cover dashboards.
@@ -41,6 +42,11 @@ impl Directory {
             }
         }
         let worker = self.least_loaded_worker();
+        if !self.rooms.contains_key(room_name) {
+            self.webhook(WebhookEvent::RoomStarted {
+                room: room_name.to_string(),
+            });
+        }
         let room = self.rooms.entry(room_name.clone()).or_insert_with(|| Room {
             worker,
             participants: Vec::new(),
@@ -55,6 +61,11 @@ impl Directory {
         if self.is_hidden(id) {
             return Ok(());
         }
+        self.webhook(WebhookEvent::ParticipantJoined {
+            room: room_name.to_string(),
+            login: login.to_string(),
+            session_id: id.0,
+        });
         for other in others {
             self.send_room_event(other, room_name, RoomEvent::Joined(login.clone()));
         }
@@ -115,12 +126,12 @@ impl Directory {
         for peer in in_room {
             self.end_peer(peer, EndReason::LeftRoom);
         }
-        self.remove_participant(id, room_name);
+        self.remove_participant(id, room_name, LeftReason::Left);
         Ok(())
     }
 
     /// Take the session out of the room, tell the others `LEFT`, drop the room when empty.
-    pub(super) fn remove_participant(&mut self, id: SessionId, room_name: &RoomName) {
+    pub(super) fn remove_participant(&mut self, id: SessionId, room_name: &RoomName, why: LeftReason) {
         if let Some(session) = self.sessions.get_mut(&id) {
             session.rooms.retain(|r| r != room_name);
         }
@@ -132,8 +143,19 @@ impl Directory {
         };
         let (login, _) = room.participants.remove(position);
         let others: Vec<SessionId> = room.participants.iter().map(|(_, s)| *s).collect();
+        if !self.is_hidden(id) {
+            self.webhook(WebhookEvent::ParticipantLeft {
+                room: room_name.to_string(),
+                login: login.to_string(),
+                session_id: id.0,
+                reason: why,
+            });
+        }
         if others.is_empty() {
             self.rooms.remove(room_name);
+            self.webhook(WebhookEvent::RoomFinished {
+                room: room_name.to_string(),
+            });
         }
         if self.is_hidden(id) {
             return;

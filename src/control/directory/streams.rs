@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::{Directory, EndReason, PeerInfo, PeerKind, Published, SessionId, StreamError};
 use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StreamRequest, StreamStatus};
+use crate::control::webhooks::WebhookEvent;
 use crate::ids::{Login, MediaSessionId, PeerId, RoomName, StreamName, WorkerId};
 use crate::sdp::{negotiate_player, negotiate_publisher, Negotiated};
 use crate::worker::commands::{Command, EndpointAdd, EndpointSpec, PeerRole};
@@ -297,6 +298,15 @@ impl Directory {
                 }
                 published.announced = true;
                 let (login, room) = (published.login.clone(), published.room.clone());
+                let event = WebhookEvent::StreamPublished {
+                    room: room.as_ref().map_or_else(String::new, ToString::to_string),
+                    stream: stream.to_string(),
+                    login: login.to_string(),
+                    session_id: session.0,
+                    audio_codec: published.tracks.audio.as_ref().map(|t| t.name.clone()),
+                    video_codec: published.tracks.video.as_ref().map(|t| t.name.clone()),
+                };
+                self.effects.push(super::Effect::Webhook(event));
                 let failure = published.recording_failure.take();
                 let record_name = self.record_name(&stream);
                 self.send(
@@ -393,6 +403,18 @@ impl Directory {
                         writer_key,
                         Instant::now(),
                     );
+                }
+                if published.announced {
+                    self.webhook(WebhookEvent::StreamUnpublished {
+                        room: published
+                            .room
+                            .as_ref()
+                            .map_or_else(String::new, ToString::to_string),
+                        stream: info.stream.to_string(),
+                        login: published.login.to_string(),
+                        session_id: info.session.0,
+                        reason: reason.webhook_reason().to_owned(),
+                    });
                 }
                 if let (true, Some(room)) = (published.announced, &published.room) {
                     let (login, name) = (published.login.clone(), info.stream.clone());

@@ -16,6 +16,7 @@ struct Harness {
     frames: Vec<(SessionId, Value)>,
     commands: Vec<(WorkerId, Command)>,
     records: Vec<super::RecordStart>,
+    webhooks: Vec<crate::control::webhooks::WebhookEvent>,
 }
 
 impl Harness {
@@ -38,6 +39,7 @@ impl Harness {
             frames: Vec::new(),
             commands: Vec::new(),
             records: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -50,6 +52,7 @@ impl Harness {
                 Effect::Worker(worker, command) => self.commands.push((worker, command)),
                 Effect::RecordFinish(..) | Effect::Disconnect(_) | Effect::Revoke(_) | Effect::GoAway(_) => {}
                 Effect::RecordStart(start) => self.records.push(*start),
+                Effect::Webhook(event) => self.webhooks.push(event),
             }
         }
     }
@@ -479,5 +482,64 @@ fn a_publisher_back_within_the_window_continues_its_file() {
     assert_eq!(
         second.open.meta.file, first.open.meta.file,
         "the same file continues"
+    );
+}
+
+#[test]
+fn webhooks_pair_joins_with_leaves_and_name_why() {
+    use crate::control::webhooks::{LeftReason, WebhookEvent};
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    let bob = h.connect(2, "bob");
+    let carol = h.connect(3, "carol");
+    for id in [alice, bob, carol] {
+        h.command(id, "join", serde_json::json!({"name": "r"}));
+    }
+    h.stream(alice, "publishStream", "m1", "r-alice", Some("r"), PUBLISH_OFFER);
+    let (_, publisher, _) = h.added_peers().pop().unwrap();
+    h.notify(Notification::PeerConnected { peer: publisher });
+    h.command(bob, "leave", serde_json::json!({"name": "r"}));
+    assert!(h.directory.kick(&Login::new("carol"), None));
+    h.directory.close_session(alice);
+    h.collect();
+    let names: Vec<&str> = h.webhooks.iter().map(WebhookEvent::name).collect();
+    assert_eq!(
+        names,
+        [
+            "room_started",
+            "participant_joined",
+            "participant_joined",
+            "participant_joined",
+            "stream_published",
+            "participant_left",
+            "participant_left",
+            "stream_unpublished",
+            "participant_left",
+            "room_finished",
+        ]
+    );
+    let reasons: Vec<(String, LeftReason)> = h
+        .webhooks
+        .iter()
+        .filter_map(|e| match e {
+            WebhookEvent::ParticipantLeft { login, reason, .. } => Some((login.clone(), *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("bob".to_owned(), LeftReason::Left),
+            ("carol".to_owned(), LeftReason::Kicked),
+            ("alice".to_owned(), LeftReason::Disconnected),
+        ]
+    );
+    let unpublished = h.webhooks.iter().find_map(|e| match e {
+        WebhookEvent::StreamUnpublished { stream, reason, .. } => Some((stream.clone(), reason.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        unpublished,
+        Some(("r-alice".to_owned(), "disconnected".to_owned()))
     );
 }

@@ -19,7 +19,7 @@ mod client;
 mod counters;
 mod endpoints;
 mod sign;
-mod tls;
+pub(crate) mod tls;
 mod verdict;
 
 #[cfg(test)]

@@ -21,10 +21,10 @@ use rustls::RootCertStore;
 
 use super::HookSetupError;
 
-pub(super) type Connector = HttpsConnector<HttpConnector>;
+pub(crate) type Connector = HttpsConnector<HttpConnector>;
 
 /// The operating system's trusted roots; an error when none load.
-pub(super) fn native_roots() -> Result<RootCertStore, HookSetupError> {
+pub(crate) fn native_roots() -> Result<RootCertStore, HookSetupError> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(loaded.certs);
@@ -42,7 +42,7 @@ pub(super) fn native_roots() -> Result<RootCertStore, HookSetupError> {
 }
 
 /// A connector for `http://` and `https://` URIs, trusting `roots` for the latter.
-pub(super) fn connector(roots: RootCertStore) -> Result<Connector, HookSetupError> {
+pub(crate) fn connector(roots: RootCertStore) -> Result<Connector, HookSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -226,7 +226,11 @@ pub fn render(state: &AppState) -> String {
         joins.sum_seconds,
     );
     write_workers(&mut e, hub.workers());
+    let webhooks = hub.webhooks().map(super::webhooks::Webhooks::counts);
     drop(hub);
+    if let Some(counts) = webhooks {
+        write_webhooks(&mut e, counts);
+    }
     e.single(
         "webcall_rtmp_connections",
         Kind::Gauge,
@@ -269,6 +273,33 @@ pub fn render(state: &AppState) -> String {
     }
     process::write(&mut e);
     e.finish()
+}
+
+fn write_webhooks(e: &mut Exposition, counts: super::webhooks::OutboxCounts) {
+    e.single(
+        "webcall_webhook_events_queued",
+        Kind::Gauge,
+        "Webhook events waiting or in flight, summed over URLs.",
+        counts.queued as f64,
+    );
+    e.family(
+        "webcall_webhook_events_total",
+        Kind::Counter,
+        "Webhook events that left the queues, by outcome.",
+    );
+    for (outcome, n) in [
+        ("delivered", counts.delivered),
+        ("dropped_queue_full", counts.dropped_full),
+        ("dropped_attempts", counts.dropped_attempts),
+    ] {
+        e.sample("webcall_webhook_events_total", &[("outcome", outcome)], n as f64);
+    }
+    e.single(
+        "webcall_webhook_attempts_failed_total",
+        Kind::Counter,
+        "Webhook delivery attempts that failed (each is retried or counts as dropped).",
+        counts.failed_attempts as f64,
+    );
 }
 
 fn write_workers(e: &mut Exposition, workers: &[crate::worker::commands::WorkerHandle]) {

@@ -21,6 +21,7 @@ use super::sources::{FeedItem, TagKind, WIRE_STREAM_ID};
 use super::Bridge;
 use crate::control::hub::lock;
 use crate::control::signaling::protocol::{ServerMessage, StreamStatus};
+use crate::control::webhooks::WebhookEvent;
 use crate::ids::{Login, MediaSessionId, RoomName, SessionId, StreamName};
 use crate::rtmp::limits::{HANDSHAKE_DEADLINE, IDLE_DEADLINE, OUR_CHUNK_BYTES};
 use crate::rtmp::{Amf0Value, ServerConnection, ServerEvent};
@@ -82,7 +83,7 @@ enum Flow {
     Close,
 }
 
-pub async fn run<S>(stream: S, bridge: Arc<Bridge>)
+pub async fn run<S>(stream: S, bridge: Arc<Bridge>, remote: std::net::SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -94,6 +95,9 @@ where
         publishing: None,
         playing: None,
         statuses: None,
+        remote,
+        announced: None,
+        end_reason: "closed",
     };
     let started = Instant::now();
     let mut last_heard = started;
@@ -152,6 +156,7 @@ where
                     flush.as_mut().reset(tokio::time::Instant::now() + PLAYER_FLUSH_INTERVAL);
                 }
                 if let Err(error) = fed {
+                    task.end_reason = "protocol error";
                     tracing::debug!(%error, "RTMP connection closed on a protocol error");
                     task.bridge.counters.protocol_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let _ = writer.write_all(&conn.take_output()).await;
@@ -175,6 +180,7 @@ where
                     }
                 }
                 None => {
+                    task.end_reason = "the stream ended";
                     if let Some((stream_id, _)) = &task.playing {
                         conn.send_status(*stream_id, "status", "NetStream.Play.Stop", "The stream ended");
                     }
@@ -197,6 +203,7 @@ where
                 task.flush_tags();
             }
             _ = &mut idle => {
+                task.end_reason = "idle";
                 tracing::debug!(handshake = conn.handshake_done(), "RTMP connection idle; closing it");
                 break;
             }
@@ -276,6 +283,11 @@ struct Task {
     playing: Option<(u32, Feed)>,
     /// The directory's messages to this connection's session (an encoder's).
     statuses: Option<mpsc::Receiver<ServerMessage>>,
+    remote: std::net::SocketAddr,
+    /// What `rtmp_connected` told the webhooks (app, stream, room), for `rtmp_disconnected`.
+    announced: Option<(String, String, String)>,
+    /// What ended the connection, for `rtmp_disconnected`.
+    end_reason: &'static str,
 }
 
 impl Task {
@@ -378,6 +390,8 @@ impl Task {
             config.rtmp_opus_bps(),
         );
         tracing::info!(stream = %stream, room = ?room.as_ref().map(RoomName::as_str), "RTMP encoder publishing");
+        let room_text = room.as_ref().map_or_else(String::new, ToString::to_string);
+        self.announce(app, stream.as_str(), room_text);
         self.publishing = Some(Publishing {
             session,
             stream_id,
@@ -418,6 +432,11 @@ impl Task {
         match opened {
             Ok((feed, stream)) => {
                 tracing::info!(stream = %stream, "RTMP player playing");
+                let room = match &path.target {
+                    RtmpTarget::Room { room, .. } => room.clone(),
+                    RtmpTarget::Live { .. } => String::new(),
+                };
+                self.announce(app, stream.as_str(), room);
                 conn.accept_play(stream_id);
                 self.playing = Some((stream_id, feed));
                 Flow::Continue
@@ -605,6 +624,22 @@ impl Task {
         }
     }
 
+    /// Tell the webhooks an encoder or player is on: `rtmp_connected`.
+    fn announce(&mut self, app: &str, stream: &str, room: String) {
+        // The query may carry the token: never in a webhook.
+        let app = app.split('?').next().unwrap_or_default();
+        let event = WebhookEvent::RtmpConnected {
+            room: room.clone(),
+            remote: self.remote.to_string(),
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+        };
+        lock(&self.bridge.hub).webhook(event);
+        self.announced = Some((app.to_owned(), stream.to_owned(), room));
+    }
+
+    /// The connection is over: its session closes (the room hears the stream end and the
+    /// participant leave), then the webhooks hear `rtmp_disconnected`.
     fn end(&mut self) {
         self.playing = None;
         if let Some(publishing) = self.publishing.take() {
@@ -622,6 +657,16 @@ impl Task {
             }
             tracing::info!(stream = %publishing.stream, "RTMP encoder stopped");
             lock(&self.bridge.hub).close_session(publishing.session);
+        }
+        if let Some((app, stream, room)) = self.announced.take() {
+            let event = WebhookEvent::RtmpDisconnected {
+                room,
+                remote: self.remote.to_string(),
+                app,
+                stream,
+                reason: self.end_reason.to_owned(),
+            };
+            lock(&self.bridge.hub).webhook(event);
         }
     }
 }

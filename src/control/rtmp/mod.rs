@@ -214,14 +214,14 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _slot = slot;
             match tls {
-                None => connection::run(stream, bridge).await,
+                None => connection::run(stream, bridge, remote).await,
                 Some(acceptor) => {
                     let handshake = tokio::time::timeout(
                         crate::rtmp::limits::HANDSHAKE_DEADLINE,
                         acceptor.accept(stream),
                     );
                     if let Ok(Ok(stream)) = handshake.await {
-                        connection::run(stream, bridge).await;
+                        connection::run(stream, bridge, remote).await;
                     }
                 }
             }
