@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting and lints, unit and integration tests (both UDP I/O
-# backends), the unit tests of the forked str0m, each criterion bench once in test mode, and
-# the browser tests in Chromium and Firefox ESR. Installs what it needs (Debian packages, npm
-# packages) idempotently.
+# backends), the unit tests of the forked str0m, each criterion bench once in test mode, the
+# browser tests in Chromium and Firefox ESR, and the Debian package's round trip (as root).
+# Installs what it needs (Debian packages, npm packages, cargo-deb) idempotently.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,3 +36,8 @@ step "browser tests"
 # reuses their artifacts instead of compiling a second copy of the dependencies.
 cargo build --workspace --bins --tests
 WEBCALL_BIN="$ROOT/target/debug/webcall" bash tests/browser/run.sh
+
+step "the Debian package (root only: dpkg -i, lintian, the unit offline, ExecStart as written)"
+# The dev-profile binary just built goes in the package; scripts/build-deb.sh alone makes the
+# release package for servers.
+WEBCALL_DEB_PROFILE=dev WEBCALL_DEB_NO_BUILD=1 bash scripts/test-package.sh
