@@ -33,9 +33,18 @@ impl Directory {
 
     /// End everything: each session's streams (`UNPUBLISHED`/`STOPPED` with `info`), its rooms
     /// (`LEFT` to whoever is still there), then the session itself (its socket closes as
-    /// going away). Publishers go first, so a player hears its own stream stop once.
+    /// going away). Players go first, so each hears `STOPPED` once and with `info` (not
+    /// "Stopped by publisher stop"); then the publishers.
     pub fn end_all_sessions(&mut self, info: &'static str) {
         self.begin_drain();
+        let players: Vec<PeerId> = self
+            .published
+            .values()
+            .flat_map(|p| p.players.iter().copied())
+            .collect();
+        for peer in players {
+            self.end_peer(peer, EndReason::Ended(info));
+        }
         let publishers: Vec<PeerId> = self.published.values().map(|p| p.peer).collect();
         for peer in publishers {
             self.end_peer(peer, EndReason::Ended(info));
