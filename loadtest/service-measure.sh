@@ -6,7 +6,8 @@
 #            process's exit, and the drain's own figures from its log line. Every session must
 #            be up before the signal and the exit status must be 0, or the run fails.
 #   metrics  PEERS peers (a livestream: one publisher, PEERS - 1 players), then GET /metrics
-#            back to back for WINDOW seconds, against a window of the same length without
+#            back to back on keep-alive connections (as Prometheus scrapes) for WINDOW seconds,
+#            against a window of the same length without
 #            scrapes: the control thread's extra CPU per scrape and the exposition's size. The
 #            control thread is the process's main thread (/proc/PID/task/PID/stat).
 #
@@ -38,6 +39,7 @@ idle_pct() {
     echo $(( 100 * idle / (total > 0 ? total : 1) ))
 }
 fail() { echo "service-measure: $*" >&2; exit 1; }
+note() { echo "service-measure: $(date +%T) $*" >&2; }
 
 SERVER="" LOAD="" DATA=""
 cleanup() {
@@ -49,7 +51,7 @@ trap cleanup EXIT
 
 start_server() {
     DATA="$(mktemp -d)"
-    taskset -c 0 "$SERVER_BIN" --http "$HTTP" --https 127.0.0.1:18543 --media-ip 127.0.0.1 \
+    NO_COLOR=1 taskset -c 0 "$SERVER_BIN" --http "$HTTP" --https 127.0.0.1:18543 --media-ip 127.0.0.1 \
         --media-port 32100 --workers 1 --data-dir "$DATA" --rtmp off --peer-timeout 60 \
         --room-capacity 64 "$@" >"$DATA/server.log" 2>&1 &
     SERVER=$!
@@ -84,7 +86,8 @@ main_thread_ticks() {
 }
 
 stop_all() {
-    kill "$LOAD" 2>/dev/null || true
+    note "stopping the load"
+    kill -KILL "$LOAD" 2>/dev/null || true
     wait "$LOAD" 2>/dev/null || true
     LOAD=""
     kill -KILL "$SERVER" 2>/dev/null || true
@@ -100,8 +103,11 @@ measure_drain() {
     taskset -c 1 "$LOADGEN_BIN" --url "ws://$HTTP/" --scenario pairs --rooms "$rooms" \
         --media synthetic --video-kbps 300 --warmup 600 --duration 600 >"$DATA/load.txt" 2>&1 &
     LOAD=$!
+    note "waiting for $SESSIONS sessions"
     wait_load "$SESSIONS" $(( rooms * 4 )) >/dev/null
-    sleep 2
+    # Time for every peer's ICE and DTLS to finish: the calls are up, not just asked for.
+    note "up; SIGTERM in 5 s"
+    sleep 5
     local started ended status=0
     started="$(date +%s%N)"
     kill -TERM "$SERVER"
@@ -123,7 +129,9 @@ measure_metrics() {
         --ramp 500 --concurrency 64 --media synthetic --video-kbps 300 --warmup 600 --duration 600 \
         >"$DATA/load.txt" 2>&1 &
     LOAD=$!
+    note "waiting for $PEERS peers"
     wait_load "$PEERS" "$PEERS" >/dev/null
+    note "up; measuring two windows of $WINDOW s"
     sleep 3
     local quiet0 quiet1 busy0 busy1 scrapes=0 bytes end
     quiet0="$(main_thread_ticks)"
@@ -132,9 +140,12 @@ measure_metrics() {
     bytes="$(curl -fsS "http://$HTTP/metrics" | wc -c)"
     busy0="$(main_thread_ticks)"
     end=$(( $(date +%s) + WINDOW ))
+    # Fifty scrapes per curl, on one keep-alive connection, as Prometheus scrapes.
+    local batch=()
+    for _ in $(seq 50); do batch+=(-o /dev/null "http://$HTTP/metrics"); done
     while (( $(date +%s) < end )); do
-        taskset -c 1 curl -fsS -o /dev/null "http://$HTTP/metrics" || fail "a scrape failed"
-        scrapes=$((scrapes + 1))
+        taskset -c 1 curl -fsS "${batch[@]}" || fail "a scrape failed"
+        scrapes=$((scrapes + 50))
     done
     busy1="$(main_thread_ticks)"
     kill -0 "$LOAD" 2>/dev/null || fail "the load generator ended during the measurement"
@@ -148,7 +159,7 @@ quiet = (q1 - q0) / hz
 busy = (b1 - b0) / hz
 per = (busy - quiet) / n if n else float("nan")
 print(f"metrics: {peers:.0f} peers; control thread {quiet * 1000:.0f} ms CPU in {window:.0f} s without scrapes, "
-      f"{busy * 1000:.0f} ms with {n:.0f} scrapes back to back: {per * 1e6:.0f} us CPU per scrape "
+      f"{busy * 1000:.0f} ms with {n:.0f} keep-alive scrapes back to back: {per * 1e6:.0f} us CPU per scrape "
       f"({size:.0f} bytes each; one scrape every 15 s costs {per / 15 * 100:.4f} % of a core)")
 PY
     stop_all
