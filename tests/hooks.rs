@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::http_request::{hmac_hex, read_request};
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use webcall_loadtest::RoomEventKind;
 
@@ -62,34 +63,12 @@ impl Backend {
                 tokio::spawn(async move {
                     let (read, mut write) = stream.into_split();
                     let mut read = BufReader::new(read);
-                    loop {
-                        let mut line = String::new();
-                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let path = line.split(' ').nth(1).unwrap_or("").to_owned();
-                        let (mut length, mut authorization) = (0usize, String::new());
-                        loop {
-                            let mut header = String::new();
-                            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            let header = header.trim_end();
-                            if header.is_empty() {
-                                break;
-                            }
-                            if let Some((name, value)) = header.split_once(':') {
-                                match name.to_ascii_lowercase().as_str() {
-                                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                                    "authorization" => authorization = value.trim().to_owned(),
-                                    _ => {}
-                                }
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        if read.read_exact(&mut body).await.is_err() {
-                            return;
-                        }
+                    while let Some(request) = read_request(&mut read).await {
+                        let (path, authorization, body) = (
+                            request.path.clone(),
+                            request.header("authorization").to_owned(),
+                            request.body,
+                        );
                         let method = path.rsplit('/').next().unwrap_or("").to_owned();
                         let expected = format!("HMAC-SHA256 {}", hmac_hex(SECRET.as_bytes(), &body));
                         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -117,13 +96,6 @@ impl Backend {
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-fn hmac_hex(key: &[u8], body: &[u8]) -> String {
-    webcall::rtmp::hmac_sha256(key, &[body])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn hooked_server(backend: SocketAddr, failure: &str) -> Server {

@@ -3,8 +3,12 @@
 //! shows each tile from its offset on (black before), in a 2x2 grid, and `--print` shows the
 //! command it ran. A missing manifest is a clear error.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
+
+use support::ffprobe_duration;
 
 fn make_clip(path: &Path, color: &str, seconds: u32, hz: u32) {
     let status = Command::new("ffmpeg")
@@ -94,19 +98,7 @@ fn three_participants_appear_at_their_offsets() {
             assert_eq!(lit(rgb), want, "at {second} s the tile at ({x}, {y}) is {rgb:?}");
         }
     }
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&output)
-        .output()
-        .unwrap();
-    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    let duration = ffprobe_duration(&output);
     assert!((duration - 7.0).abs() < 0.2, "{duration}");
 
     let missing = Command::new(env!("CARGO_BIN_EXE_webcall"))

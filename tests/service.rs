@@ -39,27 +39,6 @@ async fn close_reason(session: &WcsSession) -> String {
     }
 }
 
-fn ffprobe_duration(path: &Path) -> f64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe (scripts/install-test-deps.sh installs ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe reads {path:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_then_ends_every_call_cleanly_finishes_recordings_and_exits_0() {
     let mut server = Server::start(Io::Mmsg, 1, &["--drain-timeout", "4s"]);

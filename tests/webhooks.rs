@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::http_request::{hmac_hex, read_request};
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use webcall_loadtest::server::free_tcp;
 use webcall_loadtest::{publish, room_stream_name, PublishOptions};
@@ -74,38 +75,13 @@ impl Receiver {
     async fn serve(&self, stream: tokio::net::TcpStream) {
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
-        loop {
-            let mut line = String::new();
-            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let (mut length, mut authorization, mut event) = (0usize, String::new(), String::new());
-            loop {
-                let mut header = String::new();
-                if read.read_line(&mut header).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let header = header.trim_end();
-                if header.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => length = value.trim().parse().unwrap_or(0),
-                        "authorization" => authorization = value.trim().to_owned(),
-                        "x-webcall-event" => event = value.trim().to_owned(),
-                        _ => {}
-                    }
-                }
-            }
-            let mut bytes = vec![0; length];
-            if read.read_exact(&mut bytes).await.is_err() {
-                return;
-            }
-            let signed = authorization == format!("HMAC-SHA256 {}", hmac_hex(SECRET.as_bytes(), &bytes));
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        while let Some(request) = read_request(&mut read).await {
+            let bytes = request.body.as_slice();
+            let (authorization, event) = (request.header("authorization"), request.header("x-webcall-event"));
+            let signed = authorization == format!("HMAC-SHA256 {}", hmac_hex(SECRET.as_bytes(), bytes));
+            let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
             let status = self.status(&body);
-            let genuine = signed && body["event"] == event.as_str();
+            let genuine = signed && body["event"] == event;
             self.requests.lock().unwrap().push(Request {
                 body,
                 genuine,
@@ -145,13 +121,6 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-fn hmac_hex(key: &[u8], body: &[u8]) -> String {
-    webcall::rtmp::hmac_sha256(key, &[body])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,6 +168,12 @@ pub struct Config {
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read --{flag} {path}: {source}")]
+    ReadSecret {
+        flag: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bad config file {path}: {source}")]
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("bad value for {field}: {reason}")]
@@ -397,7 +403,8 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 
 /// The admin key: the file's first line, trimmed.
 fn read_admin_key(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadSecret {
+        flag: "admin-key-file",
         path: path.into(),
         source,
     })?;
@@ -413,7 +420,8 @@ fn read_admin_key(path: &Path) -> Result<String, ConfigError> {
 
 /// A secret file's bytes, surrounding whitespace trimmed; at least [`ADMIN_KEY_BYTES_MIN`].
 fn read_secret(path: &Path, field: &'static str) -> Result<Vec<u8>, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::ReadSecret {
+        flag: field,
         path: path.into(),
         source,
     })?;

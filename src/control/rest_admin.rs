@@ -11,9 +11,10 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
@@ -49,15 +50,63 @@ pub fn routes() -> Router<AppState> {
         .route("/rest-api/debug/stall_worker", post(stall_worker))
 }
 
-/// An admin call's body: `{}` when empty.
-fn admin_json(
-    state: &AppState,
+/// An admin route's request, checked: the admin rule passed; the JSON body (`{}` when empty)
+/// and the caller's address.
+struct AdminCall {
+    body: Value,
     remote: SocketAddr,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Value, Box<Response>> {
-    authorize(state, remote, headers)?;
-    optional_body(body)
+}
+
+impl FromRequest<AppState> for AdminCall {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let remote = remote_of(&mut parts, state).await?;
+        authorize(state, remote, &parts.headers).map_err(|refused| *refused)?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(AdminCall {
+            body: optional_body(&bytes).map_err(|refused| *refused)?,
+            remote,
+        })
+    }
+}
+
+/// A room route's request, checked: a valid room name in the path, the admin rule or a
+/// `roomAdmin` token for that room, and the JSON body (`{}` when empty).
+struct RoomCall {
+    room: RoomName,
+    body: Value,
+}
+
+impl FromRequest<AppState> for RoomCall {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let remote = remote_of(&mut parts, state).await?;
+        let Path(room) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let room = room_name(&room).map_err(|refused| *refused)?;
+        authorize_room(state, remote, &parts.headers, &room).map_err(|refused| *refused)?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(RoomCall {
+            room,
+            body: optional_body(&bytes).map_err(|refused| *refused)?,
+        })
+    }
+}
+
+async fn remote_of(parts: &mut Parts, state: &AppState) -> Result<SocketAddr, Response> {
+    ConnectInfo::<SocketAddr>::from_request_parts(parts, state)
+        .await
+        .map(|ConnectInfo(remote)| remote)
+        .map_err(IntoResponse::into_response)
 }
 
 fn optional_body(body: &Bytes) -> Result<Value, Box<Response>> {
@@ -97,32 +146,16 @@ fn authorize_room(
     }
 }
 
-async fn drain(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = admin_json(&state, remote, &headers, &body) {
-        return *refused;
-    }
+async fn drain(State(state): State<AppState>, call: AdminCall) -> Response {
     let started = state.lifecycle.drain();
     if started {
-        tracing::info!(%remote, "drain asked for over REST");
+        tracing::info!(remote = %call.remote, "drain asked for over REST");
     }
     let timeout_s = state.config.drain_timeout.as_secs_f64();
     ok_json(json!({ "draining": true, "started": started, "timeout_s": timeout_s }))
 }
 
-async fn stream_find_all(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = admin_json(&state, remote, &headers, &body) {
-        return *refused;
-    }
+async fn stream_find_all(State(state): State<AppState>, _: AdminCall) -> Response {
     let streams = lock(&state.hub).directory().stream_views();
     ok_json(json!(streams))
 }
@@ -133,13 +166,8 @@ fn stream_name(value: &Value) -> Result<StreamName, Box<Response>> {
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "give the stream's 'name'")))
 }
 
-async fn stream_find(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let name = match admin_json(&state, remote, &headers, &body).and_then(|v| stream_name(&v)) {
+async fn stream_find(State(state): State<AppState>, call: AdminCall) -> Response {
+    let name = match stream_name(&call.body) {
         Ok(name) => name,
         Err(refused) => return *refused,
     };
@@ -150,13 +178,8 @@ async fn stream_find(
     ok_json(json!(streams))
 }
 
-async fn stream_terminate(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let name = match admin_json(&state, remote, &headers, &body).and_then(|v| stream_name(&v)) {
+async fn stream_terminate(State(state): State<AppState>, call: AdminCall) -> Response {
+    let name = match stream_name(&call.body) {
         Ok(name) => name,
         Err(refused) => return *refused,
     };
@@ -166,30 +189,13 @@ async fn stream_terminate(
     ok_json(json!({ "terminated": name.to_string() }))
 }
 
-async fn connection_find_all(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = admin_json(&state, remote, &headers, &body) {
-        return *refused;
-    }
+async fn connection_find_all(State(state): State<AppState>, _: AdminCall) -> Response {
     let sessions = lock(&state.hub).directory().session_views();
     ok_json(json!(sessions))
 }
 
-async fn connection_terminate(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let value = match admin_json(&state, remote, &headers, &body) {
-        Ok(value) => value,
-        Err(refused) => return *refused,
-    };
-    let Some(id) = value.get("id").and_then(Value::as_u64).map(SessionId) else {
+async fn connection_terminate(State(state): State<AppState>, call: AdminCall) -> Response {
+    let Some(id) = call.body.get("id").and_then(Value::as_u64).map(SessionId) else {
         return error(StatusCode::BAD_REQUEST, "give the connection's numeric 'id'");
     };
     if !lock(&state.hub).with_directory(|d| d.terminate_session(id)) {
@@ -198,14 +204,7 @@ async fn connection_terminate(
     ok_json(json!({ "terminated": id.0 }))
 }
 
-async fn rooms(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = authorize(&state, remote, &headers) {
-        return *refused;
-    }
+async fn rooms(State(state): State<AppState>, _: AdminCall) -> Response {
     let rooms = lock(&state.hub).directory().room_views();
     ok_json(json!(rooms))
 }
@@ -225,29 +224,7 @@ fn admin_error(e: AdminError) -> Response {
     error(status, e.to_string())
 }
 
-/// A room route's checks: the room name, the rule, and the body.
-fn room_call(
-    state: &AppState,
-    remote: SocketAddr,
-    headers: &HeaderMap,
-    room: &str,
-    body: &Bytes,
-) -> Result<(RoomName, Value), Box<Response>> {
-    let room = room_name(room)?;
-    authorize_room(state, remote, headers, &room)?;
-    Ok((room, optional_body(body)?))
-}
-
-async fn room(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let room = match room_call(&state, remote, &headers, &room, &Bytes::new()) {
-        Ok((room, _)) => room,
-        Err(refused) => return *refused,
-    };
+async fn room(State(state): State<AppState>, RoomCall { room, .. }: RoomCall) -> Response {
     match lock(&state.hub).directory().room_detail(&room) {
         Some(view) => ok_json(json!(view)),
         None => admin_error(AdminError::NoRoom),
@@ -260,17 +237,9 @@ fn login_field(value: &Value) -> Result<Login, Box<Response>> {
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "give the participant's 'login'")))
 }
 
-async fn room_kick(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (room, login) = match room_call(&state, remote, &headers, &room, &body)
-        .and_then(|(room, value)| Ok((room, login_field(&value)?)))
-    {
-        Ok(call) => call,
+async fn room_kick(State(state): State<AppState>, RoomCall { room, body }: RoomCall) -> Response {
+    let login = match login_field(&body) {
+        Ok(login) => login,
         Err(refused) => return *refused,
     };
     match lock(&state.hub).with_directory(|d| d.kick_from_room(&room, &login)) {
@@ -279,62 +248,32 @@ async fn room_kick(
     }
 }
 
-async fn room_mute(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (room, value) = match room_call(&state, remote, &headers, &room, &body) {
-        Ok(call) => call,
-        Err(refused) => return *refused,
-    };
-    let login = match login_field(&value) {
+async fn room_mute(State(state): State<AppState>, RoomCall { room, body }: RoomCall) -> Response {
+    let login = match login_field(&body) {
         Ok(login) => login,
         Err(refused) => return *refused,
     };
-    let kind = match value.get("kind").and_then(Value::as_str) {
+    let kind = match body.get("kind").and_then(Value::as_str) {
         Some("audio") => MuteKind::Audio,
         Some("video") => MuteKind::Video,
         _ => return error(StatusCode::BAD_REQUEST, "give 'kind': \"audio\" or \"video\""),
     };
-    let muted = value.get("muted").and_then(Value::as_bool).unwrap_or(true);
+    let muted = body.get("muted").and_then(Value::as_bool).unwrap_or(true);
     match lock(&state.hub).with_directory(|d| d.mute(&room, &login, kind, muted)) {
         Ok(streams) => ok_json(json!({ "login": login.to_string(), "muted": muted, "streams": streams })),
         Err(e) => admin_error(e),
     }
 }
 
-async fn room_lock(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (room, value) = match room_call(&state, remote, &headers, &room, &body) {
-        Ok(call) => call,
-        Err(refused) => return *refused,
-    };
-    let locked = value.get("locked").and_then(Value::as_bool).unwrap_or(true);
+async fn room_lock(State(state): State<AppState>, RoomCall { room, body }: RoomCall) -> Response {
+    let locked = body.get("locked").and_then(Value::as_bool).unwrap_or(true);
     match lock(&state.hub).with_directory(|d| d.lock_room(&room, locked)) {
         Ok(()) => ok_json(json!({ "room": room.to_string(), "locked": locked })),
         Err(e) => admin_error(e),
     }
 }
 
-async fn room_close(
-    State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    Path(room): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let room = match room_call(&state, remote, &headers, &room, &body) {
-        Ok((room, _)) => room,
-        Err(refused) => return *refused,
-    };
+async fn room_close(State(state): State<AppState>, RoomCall { room, .. }: RoomCall) -> Response {
     match lock(&state.hub).with_directory(|d| d.close_room(&room)) {
         Ok(participants) => {
             ok_json(json!({ "room": room.to_string(), "closed": true, "participants": participants }))
@@ -352,7 +291,7 @@ async fn stall_worker(
     if std::env::var(FAULT_INJECTION_ENV).as_deref() != Ok("1") {
         return error(StatusCode::NOT_FOUND, "not found");
     }
-    let value = match admin_json(&state, remote, &headers, &body) {
+    let value = match authorize(&state, remote, &headers).and_then(|()| optional_body(&body)) {
         Ok(value) => value,
         Err(refused) => return *refused,
     };

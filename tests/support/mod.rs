@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod http_request;
+
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -628,4 +630,26 @@ pub async fn assert_flowing(player: &Player, more: u64, when: &str) {
         })
         .await
         .unwrap_or_else(|e| panic!("the healthy player stopped receiving {when}: {e}"));
+}
+
+/// A media file's duration in seconds, as ffprobe reads its container.
+pub fn ffprobe_duration(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe (scripts/install-test-deps.sh installs ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffprobe reads {path:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
 }

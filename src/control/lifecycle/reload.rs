@@ -124,8 +124,21 @@ fn changed_hooks(
 /// The settings that differ, by name (values are never reported: secrets are among them),
 /// split into those applied and those that wait for a restart.
 fn differences(old: &Config, fresh: &Config) -> (Vec<String>, Vec<String>) {
-    // Exhaustive on purpose: a new setting must be listed here to compile.
-    let Config {
+    // One list, destructured and compared: exhaustive, so a new setting must be listed here to
+    // compile.
+    macro_rules! changed {
+        ($($field:ident),* $(,)?) => {{
+            let Config { $($field),* } = old;
+            let mut changed: Vec<&'static str> = Vec::new();
+            $(
+                if format!("{:?}", $field) != format!("{:?}", fresh.$field) {
+                    changed.push(stringify!($field));
+                }
+            )*
+            changed
+        }};
+    }
+    let changed = changed!(
         http,
         https,
         tls_cert,
@@ -171,63 +184,6 @@ fn differences(old: &Config, fresh: &Config) -> (Vec<String>, Vec<String>) {
         webhook_secret_file,
         webhook_secret,
         log_level,
-    } = old;
-    let mut changed: Vec<&'static str> = Vec::new();
-    macro_rules! compare {
-        ($($field:ident),*) => {
-            $(
-                if format!("{:?}", $field) != format!("{:?}", fresh.$field) {
-                    changed.push(stringify!($field));
-                }
-            )*
-        };
-    }
-    compare!(
-        http,
-        https,
-        tls_cert,
-        tls_key,
-        media_ip,
-        media_port,
-        workers,
-        io,
-        data_dir,
-        room_capacity,
-        peer_timeout,
-        session_timeout,
-        session_ping_interval,
-        session_streams_max,
-        record_dir,
-        record_name_template,
-        record_room_timeline,
-        record_room_composite,
-        record_min_free_bytes,
-        record_resume_window,
-        admin_key_file,
-        admin_key,
-        rtmp,
-        rtmps,
-        rtmp_bframes,
-        rtmp_opus_kbps,
-        rtmp_connections_per_ip,
-        auth,
-        jwt_key,
-        jwt_issuer,
-        jwt_audience,
-        duplicate_login,
-        hook_url,
-        hook_timeout,
-        hook_failure,
-        hook_secret_file,
-        hook_secret,
-        allowed_origins,
-        max_sessions,
-        max_sessions_per_ip,
-        drain_timeout,
-        webhook_url,
-        webhook_secret_file,
-        webhook_secret,
-        log_level
     );
     let (applied, waiting): (Vec<&str>, Vec<&str>) =
         changed.into_iter().partition(|name| RELOADED.contains(name));
