@@ -140,7 +140,12 @@ impl Outbox {
     }
 
     /// When the next delivery may start without a result arriving first (a retry's backoff).
+    /// None while the in-flight bound is reached: only a result can free a place then (and a
+    /// time already past would make the delivery task spin).
     pub fn next_due(&self) -> Option<Instant> {
+        if self.counts.in_flight >= WEBHOOK_IN_FLIGHT_MAX {
+            return None;
+        }
         self.lanes
             .values()
             .filter(|lane| !lane.busy && !lane.queue.is_empty())
@@ -259,8 +264,15 @@ mod tests {
         }
         assert!(!outbox.push(stamped("late", 1)));
         assert_eq!(outbox.counts().dropped_full, 1);
-        let due = outbox.poll_deliveries(Instant::now());
+        let now = Instant::now();
+        let due = outbox.poll_deliveries(now);
         assert_eq!(due.len(), WEBHOOK_IN_FLIGHT_MAX, "the in-flight bound");
         assert_eq!(due.iter().map(|d| d.num_dropped).sum::<u64>(), 1);
+        // A failure's lane waits its backoff; once due, nothing is said to be due while the
+        // bound is reached (a result wakes the task instead).
+        outbox.failed(&due[0], now);
+        let refill = outbox.poll_deliveries(now);
+        assert_eq!(refill.len(), 1, "another lane takes the freed place");
+        assert_eq!(outbox.next_due(), None, "full again: no timer");
     }
 }
