@@ -6,6 +6,7 @@
 
 mod answer_fixup;
 pub mod negotiate;
+mod rejected;
 pub mod rtx_history;
 pub mod sdp_scan;
 

@@ -19,6 +19,7 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
+use super::rejected::describe_rejected_sections;
 use super::rtx_history::{RTX_HISTORY_MIN, RTX_HISTORY_PACKETS_MAX};
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
@@ -294,6 +295,7 @@ fn build(
     let candidate =
         Candidate::host(env.candidate, "udp").map_err(|e| NegotiationError::Candidate(e.to_string()))?;
     rtc.add_local_candidate(candidate);
+    let offer_text = offer;
     let offer = SdpOffer::from_sdp_string(offer).map_err(|e| NegotiationError::Unparsable(e.to_string()))?;
     let answer = rtc
         .sdp_api()
@@ -306,7 +308,10 @@ fn build(
     }
     Ok(Negotiated {
         rtc,
-        answer_sdp: move_candidates_to_accepted_section(&answer.to_sdp_string()),
+        answer_sdp: describe_rejected_sections(
+            &move_candidates_to_accepted_section(&answer.to_sdp_string()),
+            offer_text,
+        ),
         local_ufrag,
         tracks,
     })

@@ -169,3 +169,31 @@ fn a_player_gets_a_profile_its_decoder_covers_when_none_matches() {
     let cb = negotiate_player(PLAY_OFFER, &h264_source("42e01e"), &env, Instant::now()).unwrap();
     assert_eq!(cb.tracks.video.unwrap().fmtp_param_profile(), Some("42e0".into()));
 }
+
+#[test]
+fn a_video_only_stream_rejects_the_players_audio_with_a_format_it_can_parse() {
+    let env = env();
+    let played = negotiate_player(PLAY_OFFER, &h264_source("42e01f"), &env, Instant::now()).unwrap();
+    let answer = &played.answer_sdp;
+    let m_audio = answer
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .expect("the audio section is answered");
+    let words: Vec<&str> = m_audio.split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"0"), "rejected: {m_audio}");
+    let offered_first = PLAY_OFFER
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap();
+    assert_eq!(
+        words.get(3),
+        Some(&offered_first),
+        "the offer's first audio format: {m_audio}"
+    );
+    let audio = answer.split("m=video").next().unwrap();
+    assert!(
+        audio.contains(&format!("a=rtpmap:{offered_first} ")),
+        "with its rtpmap: {answer}"
+    );
+}

@@ -97,7 +97,14 @@ impl Directory {
             ..
         } = request;
         let result = self.check_new_stream(id, None).and_then(|_| {
-            let source = self.published.get(&name).ok_or(StreamError::NotFound)?;
+            // A publisher that has not reached PUBLISHING (no media yet, or never) has no
+            // stream to play: the client hears `Stream not found`, not an answer that stays
+            // silent.
+            let source = self
+                .published
+                .get(&name)
+                .filter(|p| p.announced)
+                .ok_or(StreamError::NotFound)?;
             self.check_play_grant(id, source.room.as_ref())?;
             if let Some(stream_room) = &source.room {
                 let member = self

@@ -543,3 +543,25 @@ fn webhooks_pair_joins_with_leaves_and_name_why() {
         Some(("r-alice".to_owned(), "disconnected".to_owned()))
     );
 }
+
+#[test]
+fn a_stream_not_yet_publishing_cannot_be_played() {
+    let mut h = Harness::new(16);
+    let alice = h.connect(1, "alice");
+    let bob = h.connect(2, "bob");
+    h.stream(alice, "publishStream", "m1", "cam", None, PUBLISH_OFFER);
+    let (_, publisher, _) = h.added_peers().pop().unwrap();
+    h.stream(bob, "playStream", "m2", "cam", None, PLAY_OFFER);
+    assert_eq!(
+        h.statuses(bob),
+        vec![("FAILED".to_owned(), Some("Stream not found".to_owned()))],
+        "no media from its publisher yet: nothing to play"
+    );
+    h.notify(Notification::PeerConnected { peer: publisher });
+    h.take(bob);
+    h.stream(bob, "playStream", "m3", "cam", None, PLAY_OFFER);
+    assert!(
+        h.statuses(bob).is_empty(),
+        "once PUBLISHING it plays (an answer, no failure)"
+    );
+}
