@@ -10,7 +10,8 @@ use super::{Directory, EndReason, PeerInfo, PeerKind, Published, SessionId, Stre
 use crate::control::signaling::protocol::{RoomEvent, ServerMessage, StreamRequest, StreamStatus};
 use crate::control::webhooks::WebhookEvent;
 use crate::ids::{Login, MediaSessionId, PeerId, RoomName, StreamName, WorkerId};
-use crate::sdp::{negotiate_player, negotiate_publisher, Negotiated};
+use crate::sdp::sdp_scan::scan_offer;
+use crate::sdp::{negotiate_player, negotiate_publisher, Negotiated, NegotiationError};
 use crate::worker::commands::{Command, EndpointAdd, EndpointSpec, PeerRole};
 
 impl Directory {
@@ -97,6 +98,8 @@ impl Directory {
             ..
         } = request;
         let result = self.check_new_stream(id, None).and_then(|_| {
+            // An offer that is not SDP is refused as such first, whatever it asks to play.
+            scan_offer(&sdp).map_err(NegotiationError::Sdp)?;
             // A publisher that has not reached PUBLISHING (no media yet, or never) has no
             // stream to play: the client hears `Stream not found`, not an answer that stays
             // silent.
