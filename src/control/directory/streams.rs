@@ -98,16 +98,14 @@ impl Directory {
             ..
         } = request;
         let result = self.check_new_stream(id, None).and_then(|_| {
-            // An offer that is not SDP is refused as such first, whatever it asks to play.
+            // A name nobody publishes first; then an offer that is not SDP; then a publisher
+            // that has not reached PUBLISHING (no media yet, or never): it has no stream to
+            // play, and the client hears `Stream not found`, not an answer that stays silent.
+            let source = self.published.get(&name).ok_or(StreamError::NotFound)?;
             scan_offer(&sdp).map_err(NegotiationError::Sdp)?;
-            // A publisher that has not reached PUBLISHING (no media yet, or never) has no
-            // stream to play: the client hears `Stream not found`, not an answer that stays
-            // silent.
-            let source = self
-                .published
-                .get(&name)
-                .filter(|p| p.announced)
-                .ok_or(StreamError::NotFound)?;
+            if !source.announced {
+                return Err(StreamError::NotFound);
+            }
             self.check_play_grant(id, source.room.as_ref())?;
             if let Some(stream_room) = &source.room {
                 let member = self
