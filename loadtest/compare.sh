@@ -16,6 +16,8 @@
 # core 1. Needs root (namespaces); installs Debian's janus package when it is missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=loadtest/lib.sh
+source "$ROOT/loadtest/lib.sh"
 OUT="$ROOT/target/compare"
 IO=mmsg
 N=100
@@ -34,9 +36,7 @@ JANUS_LIB="$(dirname "$(dpkg -L janus | grep -m1 '/janus/plugins/libjanus_videor
 JANUS_LIB="$(cd "$JANUS_LIB" && pwd)"
 
 mkdir -p "$OUT"
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall --bin webcall
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall-loadtest
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+build_release
 
 SRV_NS="wcsrv$$"
 CLI_NS="wccli$$"
@@ -157,14 +157,6 @@ general: {
 EOF
 
 # --- runs -------------------------------------------------------------------------------
-idle_pct() {
-    local a b
-    a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
-    local idle=$(( b[4] - a[4] )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-    echo $(( 100 * idle / (total > 0 ? total : 1) ))
-}
-
 wait_port() { # ip port
     local i
     for i in $(seq 1 100); do

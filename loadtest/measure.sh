@@ -14,6 +14,8 @@
 # generator; TAG=name adds "-name" to the report file names.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=loadtest/lib.sh
+source "$ROOT/loadtest/lib.sh"
 IO=uring
 OUT="$ROOT/target/loadtest"
 NS=()
@@ -28,19 +30,7 @@ done
 EXTRA=("$@")
 [[ ${#NS[@]} -gt 0 ]] || NS=(100)
 mkdir -p "$OUT"
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall --bin webcall
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall-loadtest
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-SERVER_BIN="${WEBCALL_BIN:-$BIN/webcall}"
-LOADGEN_BIN="${LOADTEST_BIN:-$BIN/webcall-loadtest}"
-
-idle_pct() {
-    local a b
-    a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
-    local idle=$(( b[4] - a[4] )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-    echo $(( 100 * idle / (total > 0 ? total : 1) ))
-}
+build_release
 
 for N in "${NS[@]}"; do
     if [[ $(idle_pct) -lt 90 ]]; then

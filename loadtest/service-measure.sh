@@ -18,26 +18,17 @@
 # first. Refuses to run on a busy machine; exits non-zero when a load did not come up.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=loadtest/lib.sh
+source "$ROOT/loadtest/lib.sh"
 WHAT="${1:-both}"
 SESSIONS="${SESSIONS:-100}"
 PEERS="${PEERS:-1000}"
 WINDOW="${WINDOW:-10}"
 HTTP=127.0.0.1:18180
 
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall --bin webcall
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p webcall-loadtest
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-SERVER_BIN="${WEBCALL_BIN:-$BIN/webcall}"
-LOADGEN_BIN="${LOADTEST_BIN:-$BIN/webcall-loadtest}"
+build_release
 TICKS="$(getconf CLK_TCK)"
 
-idle_pct() {
-    local a b
-    a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
-    local idle=$(( b[4] - a[4] )) total=0 i
-    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
-    echo $(( 100 * idle / (total > 0 ? total : 1) ))
-}
 fail() { echo "service-measure: $*" >&2; exit 1; }
 note() { echo "service-measure: $(date +%T) $*" >&2; }
 

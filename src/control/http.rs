@@ -147,14 +147,7 @@ async fn health(State(state): State<AppState>) -> Response {
     let hub = lock(&state.hub);
     let counts = hub.directory().counts();
     let workers: Vec<serde_json::Value> = hub.workers().iter().map(|w| w.counters.snapshot()).collect();
-    let webhooks = hub.webhooks().map(|w| {
-        let c = w.counts();
-        serde_json::json!({
-            "queued": c.queued, "in_flight": c.in_flight, "delivered": c.delivered,
-            "failed_attempts": c.failed_attempts, "dropped_queue_full": c.dropped_full,
-            "dropped_attempts": c.dropped_attempts,
-        })
-    });
+    let webhooks = hub.webhooks().map(super::webhooks::Webhooks::counts);
     drop(hub);
     let body = serde_json::json!({
         "workers": workers,

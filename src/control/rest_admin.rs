@@ -64,13 +64,8 @@ impl FromRequest<AppState> for AdminCall {
         let (mut parts, body) = request.into_parts();
         let remote = remote_of(&mut parts, state).await?;
         authorize(state, remote, &parts.headers).map_err(|refused| *refused)?;
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(AdminCall {
-            body: optional_body(&bytes).map_err(|refused| *refused)?,
-            remote,
-        })
+        let body = json_body(parts, body, state).await?;
+        Ok(AdminCall { body, remote })
     }
 }
 
@@ -92,14 +87,17 @@ impl FromRequest<AppState> for RoomCall {
             .map_err(IntoResponse::into_response)?;
         let room = room_name(&room).map_err(|refused| *refused)?;
         authorize_room(state, remote, &parts.headers, &room).map_err(|refused| *refused)?;
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(RoomCall {
-            room,
-            body: optional_body(&bytes).map_err(|refused| *refused)?,
-        })
+        let body = json_body(parts, body, state).await?;
+        Ok(RoomCall { room, body })
     }
+}
+
+/// The request's body, read after its checks passed, as JSON (`{}` when empty).
+async fn json_body(parts: Parts, body: axum::body::Body, state: &AppState) -> Result<Value, Response> {
+    let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    optional_body(&bytes).map_err(|refused| *refused)
 }
 
 async fn remote_of(parts: &mut Parts, state: &AppState) -> Result<SocketAddr, Response> {

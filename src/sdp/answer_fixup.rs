@@ -4,40 +4,60 @@
 //! str0m writes our ICE candidates into the first m-section. When that section is rejected
 //! (port 0: e.g. the audio of a video-only screen share being played), the browser ignores it
 //! and, BUNDLE naming only the accepted section, never learns an address to check. The
-//! candidates belong in the accepted (bundle-tag) section, so they are moved there.
+//! candidates belong in the accepted (bundle-tag) section, so they are moved there. The
+//! section splitting here is shared with `rejected.rs`.
+
+/// An SDP split by line into its session part and its m-sections (each starting with its
+/// `m=` line).
+pub(super) fn split_sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
+    let mut head = Vec::new();
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            sections.push(vec![line]);
+        } else if let Some(section) = sections.last_mut() {
+            section.push(line);
+        } else {
+            head.push(line);
+        }
+    }
+    (head, sections)
+}
+
+/// A section whose m-line has port 0.
+pub(super) fn is_rejected(section: &[&str]) -> bool {
+    section.first().and_then(|m| m.split_whitespace().nth(1)) == Some("0")
+}
+
+/// Lines joined as an SDP: CRLF after each.
+pub(super) fn join_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> String {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line);
+        text.push_str("\r\n");
+    }
+    text
+}
 
 /// Move candidate lines out of rejected m-sections into the first accepted one.
 pub fn move_candidates_to_accepted_section(sdp: &str) -> String {
-    let lines: Vec<&str> = sdp.lines().collect();
-    // Section boundaries: the session part, then one part per m-line.
-    let mut starts: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("m="))
-        .map(|(i, _)| i)
-        .collect();
-    if starts.is_empty() {
-        return sdp.to_owned();
-    }
-    starts.push(lines.len());
-    let sections: Vec<&[&str]> = starts.windows(2).filter_map(|w| lines.get(w[0]..w[1])).collect();
-    let rejected = |section: &[&str]| section.first().and_then(|m| m.split_whitespace().nth(1)) == Some("0");
+    let (head, sections) = split_sections(sdp);
     let is_candidate = |line: &&str| line.starts_with("a=candidate:") || *line == "a=end-of-candidates";
-    let Some(accepted) = sections.iter().position(|s| !rejected(s)) else {
+    let Some(accepted) = sections.iter().position(|s| !is_rejected(s)) else {
         return sdp.to_owned();
     };
     let moved: Vec<&str> = sections
         .iter()
-        .filter(|s| rejected(s))
+        .filter(|s| is_rejected(s))
         .flat_map(|s| s.iter().copied().filter(is_candidate))
         .collect();
     let accepted_has_candidates = sections.get(accepted).is_some_and(|s| s.iter().any(is_candidate));
     if moved.is_empty() || accepted_has_candidates {
         return sdp.to_owned();
     }
-    let mut out: Vec<&str> = lines.get(..starts[0]).unwrap_or_default().to_vec();
+    let mut out: Vec<&str> = head;
     for (index, section) in sections.iter().enumerate() {
-        if rejected(section) {
+        if is_rejected(section) {
             out.extend(section.iter().copied().filter(|l| !is_candidate(l)));
         } else {
             out.extend(section.iter().copied());
@@ -46,9 +66,7 @@ pub fn move_candidates_to_accepted_section(sdp: &str) -> String {
             }
         }
     }
-    let mut text = out.join("\r\n");
-    text.push_str("\r\n");
-    text
+    join_lines(out)
 }
 
 #[cfg(test)]

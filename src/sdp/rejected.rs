@@ -9,6 +9,8 @@
 //! sections are matched by position (an answer has exactly the offer's m-lines, in order); a
 //! line that cannot be understood leaves its section as it was.
 
+use super::answer_fixup::{is_rejected, join_lines, split_sections};
+
 /// Static payload types a rejected section may name without an `a=rtpmap` in the offer.
 fn static_rtpmap(pt: &str) -> Option<&'static str> {
     match pt {
@@ -17,22 +19,6 @@ fn static_rtpmap(pt: &str) -> Option<&'static str> {
         "9" => Some("G722/8000"),
         _ => None,
     }
-}
-
-/// Split an SDP into its session part and its m-sections, by line.
-fn sections(sdp: &str) -> (Vec<&str>, Vec<Vec<&str>>) {
-    let mut head = Vec::new();
-    let mut sections: Vec<Vec<&str>> = Vec::new();
-    for line in sdp.lines() {
-        if line.starts_with("m=") {
-            sections.push(vec![line]);
-        } else if let Some(section) = sections.last_mut() {
-            section.push(line);
-        } else {
-            head.push(line);
-        }
-    }
-    (head, sections)
 }
 
 /// The offer section's first format and its rtpmap value (`opus/48000/2`).
@@ -47,63 +33,49 @@ fn first_format<'a>(section: &[&'a str]) -> Option<(&'a str, String)> {
     Some((pt, rtpmap))
 }
 
+/// A rejected answer section rewritten to name `offer`'s first format with its rtpmap; None
+/// when it is accepted, already has an rtpmap, or there is nothing sure to write.
+fn described(section: &[&str], offer: Option<&Vec<&str>>) -> Option<Vec<String>> {
+    if !is_rejected(section) || section.iter().any(|l| l.starts_with("a=rtpmap:")) {
+        return None;
+    }
+    let (m_line, rest) = section.split_first()?;
+    let mut words = m_line.split_whitespace();
+    let (kind, _port, proto) = (words.next()?, words.next()?, words.next()?);
+    let (pt, rtpmap) = first_format(offer?)?;
+    // After the section's c= and a=mid lines, where a format's attributes belong.
+    let at = rest
+        .iter()
+        .position(|l| l.starts_with("a=") && !l.starts_with("a=mid:"))
+        .unwrap_or(rest.len());
+    let mut lines = vec![format!("{kind} 0 {proto} {pt}")];
+    lines.extend(rest.iter().take(at).map(|l| (*l).to_owned()));
+    lines.push(format!("a=rtpmap:{pt} {rtpmap}"));
+    lines.extend(rest.iter().skip(at).map(|l| (*l).to_owned()));
+    Some(lines)
+}
+
 /// Rewrite each rejected section of `answer` to list the offer's first format of that section
 /// with its rtpmap.
 pub fn describe_rejected_sections(answer: &str, offer: &str) -> String {
-    let (head, answer_sections) = sections(answer);
-    let (_, offer_sections) = sections(offer);
-    let mut changed = false;
-    let mut rewritten: Vec<(usize, String, String)> = Vec::new();
-    for (index, section) in answer_sections.iter().enumerate() {
-        let Some(m_line) = section.first() else {
-            continue;
-        };
-        let words: Vec<&str> = m_line.split_whitespace().collect();
-        let rejected = words.get(1) == Some(&"0");
-        let has_rtpmap = section.iter().any(|l| l.starts_with("a=rtpmap:"));
-        if !rejected || has_rtpmap {
-            continue;
-        }
-        let (Some(kind), Some(proto)) = (words.first(), words.get(2)) else {
-            continue;
-        };
-        let Some((pt, rtpmap)) = offer_sections.get(index).and_then(|s| first_format(s)) else {
-            continue;
-        };
-        rewritten.push((
-            index,
-            format!("{kind} 0 {proto} {pt}"),
-            format!("a=rtpmap:{pt} {rtpmap}"),
-        ));
-    }
-    let mut owned: Vec<Vec<String>> = answer_sections
+    let (head, answer_sections) = split_sections(answer);
+    let (_, offer_sections) = split_sections(offer);
+    let rewritten: Vec<Option<Vec<String>>> = answer_sections
         .iter()
-        .map(|s| s.iter().map(|l| (*l).to_owned()).collect())
+        .enumerate()
+        .map(|(index, section)| described(section, offer_sections.get(index)))
         .collect();
-    for (index, m_line, rtpmap) in rewritten {
-        let Some(section) = owned.get_mut(index) else {
-            continue;
-        };
-        let Some(first) = section.first_mut() else {
-            continue;
-        };
-        *first = m_line;
-        // After the m-line's c= and a=mid lines, where a format's attributes belong.
-        let at = section
-            .iter()
-            .position(|l| l.starts_with("a=") && !l.starts_with("a=mid:"))
-            .unwrap_or(section.len());
-        section.insert(at, rtpmap);
-        changed = true;
-    }
-    if !changed {
+    if rewritten.iter().all(Option::is_none) {
         return answer.to_owned();
     }
-    let mut out: Vec<String> = head.iter().map(|l| (*l).to_owned()).collect();
-    out.extend(owned.into_iter().flatten());
-    let mut text = out.join("\r\n");
-    text.push_str("\r\n");
-    text
+    let mut out: Vec<&str> = head;
+    for (section, new) in answer_sections.iter().zip(&rewritten) {
+        match new {
+            Some(lines) => out.extend(lines.iter().map(String::as_str)),
+            None => out.extend(section.iter().copied()),
+        }
+    }
+    join_lines(out)
 }
 
 #[cfg(test)]

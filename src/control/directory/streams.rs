@@ -314,8 +314,8 @@ impl Directory {
                     audio_codec: published.tracks.audio.as_ref().map(|t| t.name.clone()),
                     video_codec: published.tracks.video.as_ref().map(|t| t.name.clone()),
                 };
-                self.effects.push(super::Effect::Webhook(event));
                 let failure = published.recording_failure.take();
+                self.webhook(event);
                 let record_name = self.record_name(&stream);
                 self.send(
                     session,

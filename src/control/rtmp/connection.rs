@@ -284,10 +284,17 @@ struct Task {
     /// The directory's messages to this connection's session (an encoder's).
     statuses: Option<mpsc::Receiver<ServerMessage>>,
     remote: std::net::SocketAddr,
-    /// What `rtmp_connected` told the webhooks (app, stream, room), for `rtmp_disconnected`.
-    announced: Option<(String, String, String)>,
+    /// What `rtmp_connected` told the webhooks, for `rtmp_disconnected`.
+    announced: Option<Announced>,
     /// What ended the connection, for `rtmp_disconnected`.
     end_reason: &'static str,
+}
+
+/// An encoder or player as the webhooks heard of it.
+struct Announced {
+    app: String,
+    stream: String,
+    room: String,
 }
 
 impl Task {
@@ -635,7 +642,11 @@ impl Task {
             stream: stream.to_owned(),
         };
         lock(&self.bridge.hub).webhook(event);
-        self.announced = Some((app.to_owned(), stream.to_owned(), room));
+        self.announced = Some(Announced {
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            room,
+        });
     }
 
     /// The connection is over: its session closes (the room hears the stream end and the
@@ -658,7 +669,7 @@ impl Task {
             tracing::info!(stream = %publishing.stream, "RTMP encoder stopped");
             lock(&self.bridge.hub).close_session(publishing.session);
         }
-        if let Some((app, stream, room)) = self.announced.take() {
+        if let Some(Announced { app, stream, room }) = self.announced.take() {
             let event = WebhookEvent::RtmpDisconnected {
                 room,
                 remote: self.remote.to_string(),

@@ -43,13 +43,14 @@ struct Pending {
     attempts: u32,
 }
 
-/// Totals since start, for `/metrics` and `/health`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Totals since start, for `/metrics` and `/health` (serialized as `/health` shows them).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxCounts {
     pub queued: usize,
     pub in_flight: usize,
     pub delivered: u64,
     pub failed_attempts: u64,
+    #[serde(rename = "dropped_queue_full")]
     pub dropped_full: u64,
     pub dropped_attempts: u64,
 }
