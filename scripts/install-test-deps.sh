@@ -2,7 +2,8 @@
 # Installs what the browser tests need on a fresh Debian 12 machine (run as root).
 # Idempotent and quick when everything is already there: no apt call at all then.
 #
-#   - Debian packages: chromium, firefox-esr, ffmpeg, prometheus (promtool)
+#   - Debian packages: chromium, firefox-esr, ffmpeg, prometheus (promtool), and GStreamer's
+#     webrtcbin with Debian's python3-gi for the standard-client tests (tests/clients/)
 #   - npm packages of tests/browser (puppeteer-core, @flashphoner/websdk), from the lock file
 #
 # Puppeteer never downloads a browser here: the tests drive Debian's /usr/bin/chromium and
@@ -17,7 +18,15 @@ export PUPPETEER_SKIP_DOWNLOAD=1
 export PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
 
 # prometheus: its promtool checks /metrics (the package's own server is not started: no init here).
-APT_PACKAGES=(chromium firefox-esr ffmpeg prometheus)
+# gstreamer1.0-*: webrtcbin (plugins-bad), libnice's ICE (nice), VP8/Opus/x264 codecs (good,
+# ugly, libav) and the test sources (base); python3-gi + gir1.2-*: the webrtcbin scripts, which
+# run under Debian's /usr/bin/python3. libssl-dev, pkg-config: the OpenSSL DTLS peer of the
+# dimpl fork's tests (vendor/test-dimpl.sh).
+APT_PACKAGES=(chromium firefox-esr ffmpeg prometheus
+    gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
+    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
+    libssl-dev pkg-config)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting and lints, unit and integration tests (both UDP I/O
-# backends), the unit tests of the forked str0m, each criterion bench once in test mode, the
+# backends), the tests of the forked str0m and dimpl, each criterion bench once in test mode, the
 # browser tests in Chromium and Firefox ESR, and the Debian package's round trip (as root).
 # Installs what it needs (Debian packages, npm packages, cargo-deb) idempotently.
 set -euo pipefail
@@ -27,6 +27,9 @@ cargo test --workspace
 
 step "the str0m fork's own unit tests (vendor/README.md)"
 bash vendor/test-str0m.sh
+
+step "the dimpl fork's tests: RSA client certificates against OpenSSL (vendor/README.md)"
+bash vendor/test-dimpl.sh
 
 step "benches, once each"
 cargo test --benches

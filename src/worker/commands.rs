@@ -107,21 +107,42 @@ pub enum PeerFailure {
     Silence,
     /// A publisher kept its connection alive but sent no RTP for the silence timeout.
     NoMedia,
-    /// DTLS or ICE ended the connection.
-    Disconnected,
+    /// A DTLS alert or handshake error (a certificate the handshake refused, a bad
+    /// CertificateVerify, a fatal alert from the peer).
+    DtlsError,
+    /// The peer's DTLS certificate does not match the fingerprint of its SDP.
+    DtlsFingerprint,
+    /// ICE connected but the DTLS handshake had not completed [`DTLS_HANDSHAKE_TIMEOUT`] later.
+    DtlsTimeout,
+    /// The peer closed its connection cleanly (DTLS close_notify): an ordinary end.
+    Closed,
     /// The publisher this player was attached to was already gone on the worker.
     PublisherGone,
     /// str0m panicked on this peer's input; only this peer ends.
     Internal,
 }
 
+/// How long a DTLS handshake may take once ICE has connected before the peer fails with
+/// [`PeerFailure::DtlsTimeout`]: a handshake is a few round trips (well under a second on any
+/// path a call can use), and dimpl's own retransmissions give up after about 40 s, which a
+/// user waiting for video would not.
+pub const DTLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PeerFailure {
+    /// An ordinary end (`UNPUBLISHED`/`STOPPED` with [`info`](Self::info)), not a failure.
+    pub fn is_ordinary(self) -> bool {
+        self == PeerFailure::Closed
+    }
+
     pub fn info(self) -> &'static str {
         match self {
             PeerFailure::IceTimeout => "Failed by ICE timeout",
             PeerFailure::Silence => "Failed by ICE keep alive",
             PeerFailure::NoMedia => "Failed by RTP activity",
-            PeerFailure::Disconnected => "Failed by DTLS error",
+            PeerFailure::DtlsError => "Failed by DTLS error",
+            PeerFailure::DtlsFingerprint => "Failed by DTLS fingerprint error",
+            PeerFailure::DtlsTimeout => "Failed by DTLS timeout",
+            PeerFailure::Closed => "Stopped by user",
             PeerFailure::PublisherGone => "Stopped by publisher stop",
             PeerFailure::Internal => "Failed by error",
         }

@@ -21,6 +21,11 @@ pub enum WorkerCounter {
     PeersFailed,
     /// str0m panicked on an endpoint's input; only that endpoint ended.
     PeerPanics,
+    /// Endpoints ended by a DTLS alert or handshake error, or a certificate that did not match
+    /// the SDP's fingerprint.
+    DtlsFailures,
+    /// Endpoints whose DTLS handshake had not completed 10 s after ICE connected.
+    DtlsTimeouts,
     /// Notifications that found control's queue full and waited in the worker's backlog
     /// (none is ever dropped: see `notify.rs`).
     NotificationsDeferred,
@@ -58,12 +63,14 @@ pub enum WorkerCounter {
 }
 
 impl WorkerCounter {
-    pub const ALL: [WorkerCounter; 23] = [
+    pub const ALL: [WorkerCounter; 25] = [
         WorkerCounter::Peers,
         WorkerCounter::DatagramsReceived,
         WorkerCounter::DatagramsSent,
         WorkerCounter::PeersFailed,
         WorkerCounter::PeerPanics,
+        WorkerCounter::DtlsFailures,
+        WorkerCounter::DtlsTimeouts,
         WorkerCounter::NotificationsDeferred,
         WorkerCounter::NotificationBacklog,
         WorkerCounter::IoErrors,
@@ -92,6 +99,8 @@ impl WorkerCounter {
             WorkerCounter::DatagramsSent => "datagrams_sent",
             WorkerCounter::PeersFailed => "peers_failed",
             WorkerCounter::PeerPanics => "peer_panics",
+            WorkerCounter::DtlsFailures => "dtls_failures",
+            WorkerCounter::DtlsTimeouts => "dtls_timeouts",
             WorkerCounter::NotificationsDeferred => "notifications_deferred",
             WorkerCounter::NotificationBacklog => "notification_backlog",
             WorkerCounter::IoErrors => "io_errors",

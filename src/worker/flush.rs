@@ -73,6 +73,7 @@ impl WorkerState {
                 counters: &self.counters,
             },
             &mut effects,
+            now,
         );
         let (after, role) = (slot.next_timeout, slot.role);
         if after != before || !slot.timer_armed {

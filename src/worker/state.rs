@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::commands::DTLS_HANDSHAKE_TIMEOUT;
 use super::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole};
 use super::counters::{CounterTable, DropReason, WorkerCounter};
 use super::demux::Demux;
@@ -256,9 +257,16 @@ impl WorkerState {
 
     pub(super) fn fail_peer(&mut self, peer: PeerId, failure: PeerFailure) {
         if self.slots.contains_key(&peer) {
-            self.counters.add(WorkerCounter::PeersFailed, 1);
-            if failure == PeerFailure::Internal {
-                self.counters.add(WorkerCounter::PeerPanics, 1);
+            if !failure.is_ordinary() {
+                self.counters.add(WorkerCounter::PeersFailed, 1);
+            }
+            match failure {
+                PeerFailure::Internal => self.counters.add(WorkerCounter::PeerPanics, 1),
+                PeerFailure::DtlsError | PeerFailure::DtlsFingerprint => {
+                    self.counters.add(WorkerCounter::DtlsFailures, 1)
+                }
+                PeerFailure::DtlsTimeout => self.counters.add(WorkerCounter::DtlsTimeouts, 1),
+                _ => {}
             }
             self.remove_endpoint(peer);
             self.notify(Notification::PeerFailed { peer, failure });
@@ -377,6 +385,10 @@ impl WorkerState {
             .values()
             .filter(|slot| slot.is_network())
             .filter_map(|slot| {
+                let dtls_overdue = !slot.connected
+                    && slot
+                        .ice_connected_at
+                        .is_some_and(|at| now.saturating_duration_since(at) >= DTLS_HANDSHAKE_TIMEOUT);
                 if quiet(slot.last_rx) {
                     let failure = if slot.connected {
                         PeerFailure::Silence
@@ -384,6 +396,8 @@ impl WorkerState {
                         PeerFailure::IceTimeout
                     };
                     Some((slot.id, failure))
+                } else if dtls_overdue {
+                    Some((slot.id, PeerFailure::DtlsTimeout))
                 } else if slot.connected && slot.role == PeerRole::Publisher && quiet(slot.last_rtp) {
                     Some((slot.id, PeerFailure::NoMedia))
                 } else {
@@ -394,7 +408,7 @@ impl WorkerState {
         // Ended in id order, so the notifications' order does not depend on the map's.
         silent.sort_unstable_by_key(|(peer, _)| *peer);
         for (peer, failure) in silent {
-            tracing::info!(%peer, info = failure.info(), "peer silent; ending it");
+            tracing::info!(%peer, reason = failure.info(), "peer timed out; ending it");
             self.fail_peer(peer, failure);
         }
     }

@@ -379,6 +379,9 @@ impl Directory {
     pub fn handle_notification(&mut self, notification: Notification) {
         match notification {
             Notification::PeerConnected { peer } => self.peer_connected(peer),
+            Notification::PeerFailed { peer, failure } if failure.is_ordinary() => {
+                self.end_peer(peer, EndReason::Ended(failure.info()))
+            }
             Notification::PeerFailed { peer, failure } => {
                 self.end_peer(peer, EndReason::Failed(failure.info()))
             }

@@ -84,6 +84,16 @@ fn worker_family(counter: WorkerCounter) -> Option<(&'static str, Kind, &'static
             Kind::Counter,
             "Endpoints ended by a panic in their stack.",
         ),
+        C::DtlsFailures => (
+            "dtls_failures_total",
+            Kind::Counter,
+            "Endpoints ended by a DTLS alert, handshake error or fingerprint mismatch.",
+        ),
+        C::DtlsTimeouts => (
+            "dtls_timeouts_total",
+            Kind::Counter,
+            "Endpoints whose DTLS handshake did not complete 10 s after ICE connected.",
+        ),
         C::NotificationsDeferred => (
             "notifications_deferred_total",
             Kind::Counter,

@@ -47,6 +47,8 @@ pub struct PollEffects {
     pub keyframe_requested: bool,
     /// The endpoint finished connecting (ICE and DTLS) in this poll.
     pub connected: bool,
+    /// ICE connected in this poll (DTLS may still be handshaking).
+    pub ice_connected: bool,
     /// Feedback a player sent since its last stats event, for the worker's counters.
     pub feedback: FeedbackTally,
 }
@@ -72,6 +74,7 @@ impl PollEffects {
         self.rtp.clear();
         self.keyframe_requested = false;
         self.connected = false;
+        self.ice_connected = false;
         self.feedback = FeedbackTally::default();
     }
 }
@@ -104,6 +107,9 @@ pub struct Slot {
     /// Last RTP packet a publisher sent (creation time until the first).
     pub last_rtp: Instant,
     pub connected: bool,
+    /// When ICE first connected: the DTLS handshake must complete within
+    /// [`DTLS_HANDSHAKE_TIMEOUT`](crate::worker::commands::DTLS_HANDSHAKE_TIMEOUT) of it.
+    pub ice_connected_at: Option<Instant>,
     /// The endpoint's next wanted wakeup.
     pub next_timeout: Instant,
     /// A timer-heap entry for `next_timeout` is pending.
@@ -125,6 +131,7 @@ impl Slot {
             last_rx: now,
             last_rtp: now,
             connected: false,
+            ice_connected_at: None,
             next_timeout: now,
             timer_armed: false,
             dirty: false,
@@ -204,6 +211,7 @@ impl Slot {
         &mut self,
         sink: &mut dyn TransmitSink,
         effects: &mut PollEffects,
+        now: Instant,
     ) -> Result<(), PeerFailure> {
         let next_timeout = match &mut self.endpoint {
             Endpoint::WebRtc(peer) => peer.poll(sink, effects)?,
@@ -212,6 +220,9 @@ impl Slot {
         };
         self.next_timeout = next_timeout;
         self.connected |= effects.connected;
+        if effects.ice_connected && self.ice_connected_at.is_none() {
+            self.ice_connected_at = Some(now);
+        }
         Ok(())
     }
 }

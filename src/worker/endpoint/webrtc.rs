@@ -9,6 +9,13 @@
 //! builds check the contract on every call ([`PollDebt`]). A peer that returned an error is
 //! dead: the worker removes it and never calls it again. A player also sizes its `Rtc`'s
 //! retransmission history from the round trip its send statistics report.
+//!
+//! How a peer ends is named from what str0m reported ([`failure_of`]): a DTLS error on
+//! receive or on a timer (a fatal alert, a refused certificate or CertificateVerify, dimpl's
+//! own handshake timeout) is `DtlsError`, a certificate that does not match the SDP's
+//! fingerprint `DtlsFingerprint`, and an `Rtc` that stopped being alive without an error (the
+//! peer's close_notify, drained) an ordinary `Closed`. Each is logged once at info: the peer
+//! is removed after it.
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,7 +25,7 @@ use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Ssrc, StreamTx};
 use str0m::stats::MediaEgressStats;
-use str0m::{Event, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc, RtcError};
 
 use super::{FeedbackTally, PollEffects, Received, TransmitSink};
 use crate::forward::{IncomingRtp, OutgoingRtp};
@@ -133,6 +140,21 @@ fn tally_feedback(seen: &mut Vec<(Mid, FeedbackTally)>, stats: &MediaEgressStats
     tally.firs = tally.firs.saturating_add(now.firs.saturating_sub(before.firs));
 }
 
+/// The failure an error from str0m means. Every error ends the peer (str0m disconnects
+/// itself on each of them); only receive's non-DTLS refusals are not errors here (see
+/// [`WebRtcPeer::receive`]).
+fn failure_of(error: &RtcError) -> PeerFailure {
+    match error {
+        RtcError::RemoteSdp(message) if message.contains("fingerprint") => PeerFailure::DtlsFingerprint,
+        _ => PeerFailure::DtlsError,
+    }
+}
+
+/// Log a peer's end once, at info (the peer is removed after it, so this is once per peer).
+fn log_failure(peer: PeerId, failure: PeerFailure, error: &RtcError) {
+    tracing::info!(%peer, reason = failure.info(), %error, "peer connection failed");
+}
+
 impl WebRtcPeer {
     pub fn new(id: PeerId, rtc: Rtc) -> Self {
         WebRtcPeer {
@@ -176,6 +198,13 @@ impl WebRtcPeer {
         );
         match self.guarded(|rtc| rtc.handle_input(input))? {
             Ok(()) => Ok(Received::Accepted),
+            // A DTLS error (a fatal alert, a refused certificate or signature) ends the
+            // handshake for good: dimpl keeps no state to go on from.
+            Err(error @ RtcError::Dtls(_)) => {
+                let failure = failure_of(&error);
+                log_failure(self.id, failure, &error);
+                Err(failure)
+            }
             Err(error) => {
                 tracing::trace!(peer = %self.id, %error, "input refused");
                 Ok(Received::Refused)
@@ -189,8 +218,9 @@ impl WebRtcPeer {
         match self.guarded(|rtc| rtc.handle_input(Input::Timeout(now)))? {
             Ok(()) => Ok(()),
             Err(error) => {
-                tracing::debug!(peer = %self.id, %error, "timeout refused");
-                Err(PeerFailure::Disconnected)
+                let failure = failure_of(&error);
+                log_failure(self.id, failure, &error);
+                Err(failure)
             }
         }
     }
@@ -265,7 +295,9 @@ impl WebRtcPeer {
         let mut feedback_seen = std::mem::take(&mut self.feedback_seen);
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
-                return Err(PeerFailure::Disconnected);
+                // Every error path reported its error before; this is a clean close drained.
+                tracing::info!(peer = %id, "peer connection closed by the peer");
+                return Err(PeerFailure::Closed);
             }
             match rtc.poll_output() {
                 Ok(Output::Timeout(at)) => return Ok(at),
@@ -278,6 +310,9 @@ impl WebRtcPeer {
                 }
                 Ok(Output::Event(event)) => match event {
                     Event::Connected => effects.connected = true,
+                    Event::IceConnectionStateChange(
+                        IceConnectionState::Connected | IceConnectionState::Completed,
+                    ) => effects.ice_connected = true,
                     Event::RtpPacket(packet) => effects.rtp.push(IncomingRtp::from(&packet)),
                     Event::KeyframeRequest(_) => effects.keyframe_requested = true,
                     Event::MediaEgressStats(stats) => {
@@ -287,8 +322,9 @@ impl WebRtcPeer {
                     _ => {}
                 },
                 Err(error) => {
-                    tracing::debug!(peer = %id, %error, "peer connection ended");
-                    return Err(PeerFailure::Disconnected);
+                    let failure = failure_of(&error);
+                    log_failure(id, failure, &error);
+                    return Err(failure);
                 }
             }
         });
