@@ -159,6 +159,10 @@ pub struct Cli {
     /// URL (repeat the flag for several)
     #[arg(long, value_name = "URL")]
     pub webhook_url: Vec<String>,
+    /// A STUN or TURN server told to WHIP/WHEP clients in `Link` headers (repeat for several):
+    /// stun:HOST:PORT, or turn:HOST:PORT?transport=udp;username=NAME;credential=SECRET
+    #[arg(long, value_name = "URL")]
+    pub ice_server: Vec<super::IceServer>,
     /// File with the secret that signs webhook requests (`Authorization: HMAC-SHA256 <hex>`)
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
@@ -214,6 +218,8 @@ pub struct FileConfig {
     pub drain_timeout: Option<SettingDuration>,
     /// A TOML array of URLs.
     pub webhook_url: Option<Vec<String>>,
+    /// A TOML array of `--ice-server` values.
+    pub ice_server: Option<Vec<super::IceServer>>,
     pub webhook_secret_file: Option<PathBuf>,
     pub log_level: Option<String>,
 }

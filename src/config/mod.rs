@@ -8,6 +8,7 @@
 mod access;
 mod cli;
 mod duration;
+mod ice;
 mod rtmp;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use access::{
 };
 pub use cli::{Cli, FileConfig};
 pub use duration::{ParseDurationError, SettingDuration};
+pub use ice::{IceServer, ICE_SERVER_FIELD_BYTES_MAX};
 pub use rtmp::{
     BframePolicy, ListenSetting, RTMP_CONNECTIONS_PER_IP_DEFAULT, RTMP_DEFAULT, RTMP_OPUS_KBPS_DEFAULT,
 };
@@ -157,6 +159,8 @@ pub struct Config {
     pub max_sessions_per_ip: usize,
     pub drain_timeout: Duration,
     pub webhook_url: Vec<String>,
+    /// STUN/TURN servers named to WHIP and WHEP clients in `Link` headers.
+    pub ice_servers: Vec<IceServer>,
     pub webhook_secret_file: Option<PathBuf>,
     /// The secret read from `webhook_secret_file`.
     pub webhook_secret: Option<Vec<u8>>,
@@ -305,7 +309,13 @@ impl Config {
                 return Err(invalid("log-level", error.to_string()));
             }
         }
+        let ice_servers = if cli.ice_server.is_empty() {
+            file.ice_server.unwrap_or_default()
+        } else {
+            cli.ice_server
+        };
         Ok(Config {
+            ice_servers,
             drain_timeout: duration(cli.drain_timeout, file.drain_timeout, DRAIN_TIMEOUT_DEFAULT),
             webhook_url,
             webhook_secret_file,

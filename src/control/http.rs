@@ -52,12 +52,18 @@ pub struct AppState {
     pub origins: Arc<Live<OriginPolicy>>,
     pub hooks: Arc<Live<Option<HookClient>>>,
     pub lifecycle: Arc<Lifecycle>,
+    /// WHIP and WHEP sessions, by the resource id of their `Location`.
+    pub whip: Arc<super::whip::WhipResources>,
 }
 
 pub fn router(state: AppState) -> Router {
     let rest = super::rest::routes().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         super::origin::rest_cors,
+    ));
+    let whip = super::whip::routes().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        super::whip::whip_cors,
     ));
     Router::new()
         .route("/", get(root))
@@ -66,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(super::metrics::handler))
         .merge(rest)
+        .merge(whip)
         .fallback(get(asset))
         .layer(axum::middleware::from_fn(super::serve::request_deadline))
         .with_state(state)

@@ -26,6 +26,7 @@ pub mod signaling;
 pub mod tls;
 mod trim;
 pub mod webhooks;
+pub mod whip;
 
 use std::sync::Arc;
 
@@ -151,6 +152,7 @@ async fn serve(plane: ControlPlane) -> Result<(), ControlError> {
         origins: origins.clone(),
         hooks: hooks.clone(),
         lifecycle: lifecycle.clone(),
+        whip: Default::default(),
     };
     let router = http::router(state);
 

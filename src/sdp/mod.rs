@@ -6,6 +6,7 @@
 
 mod answer_fixup;
 pub mod negotiate;
+mod offer_fixup;
 mod rejected;
 pub mod rtx_history;
 pub mod sdp_scan;

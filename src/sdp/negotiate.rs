@@ -20,6 +20,7 @@ use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
 use super::rejected::describe_rejected_sections;
+use super::offer_fixup::accept_bundle_only;
 use super::rtx_history::{RTX_HISTORY_MIN, RTX_HISTORY_PACKETS_MAX};
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
@@ -86,6 +87,7 @@ pub enum NegotiationError {
 
 /// Negotiate a publisher's offer.
 pub fn negotiate_publisher(offer: &str, env: &PeerEnv, now: Instant) -> Result<Negotiated, NegotiationError> {
+    let offer = &accept_bundle_only(offer);
     let sections = scan_offer(offer)?;
     let pick = |kind: SectionKind, prefer: &dyn Fn(&OfferCodec) -> bool| -> Option<TrackCodec> {
         let section = sections.iter().find(|s| {
@@ -112,6 +114,7 @@ pub fn negotiate_player(
     env: &PeerEnv,
     now: Instant,
 ) -> Result<Negotiated, NegotiationError> {
+    let offer = &accept_bundle_only(offer);
     let sections = scan_offer(offer)?;
     let matching =
         |kind: SectionKind, wanted: &Option<TrackCodec>| -> Result<Option<TrackCodec>, NegotiationError> {

@@ -219,7 +219,7 @@ impl Directory {
             .is_some_and(|r| r.participants.iter().any(|(_, s)| self.is_bridge(*s)))
     }
 
-    fn is_bridge(&self, id: SessionId) -> bool {
+    pub(super) fn is_bridge(&self, id: SessionId) -> bool {
         self.sessions.get(&id).is_some_and(|s| s.bridge)
     }
 

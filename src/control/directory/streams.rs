@@ -108,11 +108,14 @@ impl Directory {
             }
             self.check_play_grant(id, source.room.as_ref())?;
             if let Some(stream_room) = &source.room {
+                // A WHEP viewer is not a participant: like an RTMP player it names the room
+                // (its grants cover it) instead of joining.
                 let member = self
                     .sessions
                     .get(&id)
                     .is_some_and(|s| s.rooms.contains(stream_room));
-                if !member || room.as_ref().is_some_and(|r| r != stream_room) {
+                let bridge_names_it = self.is_bridge(id) && room.as_ref() == Some(stream_room);
+                if !(member || bridge_names_it) || room.as_ref().is_some_and(|r| r != stream_room) {
                     return Err(StreamError::RestrictedAccess);
                 }
             }

@@ -181,6 +181,7 @@ fn differences(old: &Config, fresh: &Config) -> (Vec<String>, Vec<String>) {
         max_sessions_per_ip,
         drain_timeout,
         webhook_url,
+        ice_servers,
         webhook_secret_file,
         webhook_secret,
         log_level,
