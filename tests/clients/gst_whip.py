@@ -44,7 +44,9 @@ AUDIO = {
 PLAY_VIDEO_CAPS = (
     "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000;"
     "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
-    "packetization-mode=(string)1,profile-level-id=(string)42e01f"
+    "packetization-mode=(string)1,profile-level-id=(string)42e01f;"
+    "application/x-rtp,media=video,encoding-name=H264,payload=103,clock-rate=90000,"
+    "packetization-mode=(string)1,profile-level-id=(string)42001f"
 )
 PLAY_AUDIO_CAPS = (
     "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2;"
