@@ -21,12 +21,12 @@ export PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
 # gstreamer1.0-*: webrtcbin (plugins-bad), libnice's ICE (nice), VP8/Opus/x264 codecs (good,
 # ugly, libav) and the test sources (base); python3-gi + gir1.2-*: the webrtcbin scripts, which
 # run under Debian's /usr/bin/python3. libssl-dev, pkg-config: the OpenSSL DTLS peer of the
-# dimpl fork's tests (vendor/test-dimpl.sh).
+# dimpl fork's tests (vendor/test-dimpl.sh). python3-venv: the aiortc venv (tests/clients/setup.sh).
 APT_PACKAGES=(chromium firefox-esr ffmpeg prometheus
     gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
-    libssl-dev pkg-config)
+    libssl-dev pkg-config python3-venv)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

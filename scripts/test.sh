@@ -16,6 +16,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "dependencies"
 bash scripts/install-test-deps.sh
+bash tests/clients/setup.sh
 
 step "format and lints"
 df -h "$ROOT" | tail -1 | awk '{print "disk free under the checkout: " $4}'

@@ -34,7 +34,9 @@ impl fmt::Debug for IceServer {
 
 fn checked(what: &str, value: &str) -> Result<String, String> {
     if value.is_empty() || value.len() > ICE_SERVER_FIELD_BYTES_MAX {
-        return Err(format!("the {what} must be 1 to {ICE_SERVER_FIELD_BYTES_MAX} bytes"));
+        return Err(format!(
+            "the {what} must be 1 to {ICE_SERVER_FIELD_BYTES_MAX} bytes"
+        ));
     }
     if value
         .chars()
@@ -106,7 +108,10 @@ mod tests {
     #[test]
     fn stun_and_turn_servers_become_link_headers() {
         let stun: IceServer = "stun:stun.example.net:3478".parse().unwrap();
-        assert_eq!(stun.link_header(), "<stun:stun.example.net:3478>; rel=\"ice-server\"");
+        assert_eq!(
+            stun.link_header(),
+            "<stun:stun.example.net:3478>; rel=\"ice-server\""
+        );
         let turn: IceServer = "turn:turn.example.net:3478?transport=udp;username=alice;credential=s3cret"
             .parse()
             .unwrap();
@@ -115,7 +120,10 @@ mod tests {
             "<turn:turn.example.net:3478?transport=udp>; rel=\"ice-server\"; username=\"alice\"; \
              credential=\"s3cret\"; credential-type=\"password\""
         );
-        assert!(!format!("{turn:?}").contains("s3cret"), "the credential stays out of logs");
+        assert!(
+            !format!("{turn:?}").contains("s3cret"),
+            "the credential stays out of logs"
+        );
     }
 
     #[test]

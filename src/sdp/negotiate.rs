@@ -19,8 +19,8 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
-use super::rejected::describe_rejected_sections;
 use super::offer_fixup::accept_bundle_only;
+use super::rejected::describe_rejected_sections;
 use super::rtx_history::{RTX_HISTORY_MIN, RTX_HISTORY_PACKETS_MAX};
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
 
@@ -179,15 +179,53 @@ fn is_supported_audio(codec: &OfferCodec) -> bool {
     )
 }
 
-/// H.264 profiles by what a decoder of each also decodes: constrained baseline (`42e0`) is
-/// decoded by baseline, main, high and high 4:4:4 decoders; main (`4d00`) by high and high
-/// 4:4:4; high (`6400`) by high 4:4:4 (`f400`). Chromium offers no plain high profile, only
-/// `f400`, so a high-profile RTMP encoder's stream reaches it this way.
-const H264_PROFILE_DECODERS: [(&str, &[&str]); 3] = [
-    ("42e0", &["4200", "4d00", "6400", "f400"]),
-    ("4d00", &["6400", "f400"]),
-    ("6400", &["f400"]),
-];
+/// An H.264 profile as `profile-level-id` names it (RFC 6184 §8.1: `profile_idc` and the
+/// constraint flags of `profile-iop`; the level is left aside). Constrained baseline has three
+/// spellings (`42e0`, `42c0` from GStreamer's x264, `4240`, `4d80`, `58c0`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum H264Profile {
+    ConstrainedBaseline,
+    Baseline,
+    Main,
+    ConstrainedHigh,
+    High,
+    High444,
+}
+
+fn h264_profile(codec: &OfferCodec) -> Option<H264Profile> {
+    let plid = codec.fmtp_param("profile-level-id")?;
+    let byte = |at: usize| plid.get(at..at + 2).and_then(|h| u8::from_str_radix(h, 16).ok());
+    let (profile_idc, iop) = (byte(0)?, byte(2)?);
+    Some(match profile_idc {
+        0x42 if iop & 0x40 != 0 => H264Profile::ConstrainedBaseline,
+        0x42 => H264Profile::Baseline,
+        0x4d if iop & 0x80 != 0 => H264Profile::ConstrainedBaseline,
+        0x4d => H264Profile::Main,
+        0x58 if iop & 0xc0 == 0xc0 => H264Profile::ConstrainedBaseline,
+        0x58 if iop & 0xc0 == 0x80 => H264Profile::Baseline,
+        0x64 if iop == 0x0c => H264Profile::ConstrainedHigh,
+        0x64 => H264Profile::High,
+        0xf4 => H264Profile::High444,
+        _ => return None,
+    })
+}
+
+/// Whether a decoder of profile `decoder` decodes a stream of profile `stream`: constrained
+/// baseline is what every other profile's decoder also decodes; baseline's own tools (FMO,
+/// ASO) only a baseline decoder has; main by high; constrained high by high; high by high
+/// 4:4:4. Chromium offers no plain high profile, only 4:4:4 (`f400`), so a high-profile RTMP
+/// encoder's stream reaches it this way.
+fn decodes(decoder: H264Profile, stream: H264Profile) -> bool {
+    use H264Profile::*;
+    decoder == stream
+        || match stream {
+            ConstrainedBaseline => true,
+            Baseline => false,
+            Main | ConstrainedHigh => matches!(decoder, High | High444),
+            High => decoder == High444,
+            High444 => false,
+        }
+}
 
 /// Whether a player's offered H.264 (same packetization mode) decodes the publisher's
 /// profile, though it names another: the answer then keeps the player's own fmtp.
@@ -199,18 +237,11 @@ fn decodes_h264_profile(offered: &OfferCodec, wanted: &TrackCodec) -> bool {
         fmtp: wanted.fmtp.clone(),
         ..offered.clone()
     };
-    let profile = |c: &OfferCodec| {
-        c.fmtp_param("profile-level-id")
-            .and_then(|p| p.get(..4))
-            .map(str::to_ascii_lowercase)
-    };
-    let (Some(offered_profile), Some(wanted_profile)) = (profile(offered), profile(&wanted_fmtp)) else {
+    let (Some(decoder), Some(stream)) = (h264_profile(offered), h264_profile(&wanted_fmtp)) else {
         return false;
     };
     offered.fmtp_param("packetization-mode") == wanted_fmtp.fmtp_param("packetization-mode")
-        && H264_PROFILE_DECODERS.iter().any(|(source, decoders)| {
-            *source == wanted_profile && decoders.contains(&offered_profile.as_str())
-        })
+        && decodes(decoder, stream)
 }
 
 /// Whether a player's offered codec can carry the publisher's bytes unchanged.
@@ -221,14 +252,12 @@ fn same_codec(offered: &OfferCodec, wanted: &TrackCodec) -> bool {
     if offered.name != "H264" {
         return true;
     }
-    let profile = |fmtp_value: Option<&str>| fmtp_value.and_then(|p| p.get(..4)).map(str::to_ascii_lowercase);
     let wanted_fmtp = OfferCodec {
         fmtp: wanted.fmtp.clone(),
         ..offered.clone()
     };
     offered.fmtp_param("packetization-mode") == wanted_fmtp.fmtp_param("packetization-mode")
-        && profile(offered.fmtp_param("profile-level-id"))
-            == profile(wanted_fmtp.fmtp_param("profile-level-id"))
+        && h264_profile(offered) == h264_profile(&wanted_fmtp)
 }
 
 fn track_for(section: &OfferSection, codec: &OfferCodec) -> Option<TrackCodec> {

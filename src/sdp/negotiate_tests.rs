@@ -197,3 +197,38 @@ fn a_video_only_stream_rejects_the_players_audio_with_a_format_it_can_parse() {
         "with its rtpmap: {answer}"
     );
 }
+
+fn h264(plid: &str) -> OfferCodec {
+    OfferCodec {
+        pt: 102,
+        name: "H264".to_owned(),
+        clock_rate: 90_000,
+        channels: None,
+        fmtp: format!("packetization-mode=1;profile-level-id={plid}"),
+        rtx_pt: None,
+    }
+}
+
+#[test]
+fn h264_profiles_are_read_from_the_constraint_flags() {
+    use H264Profile::*;
+    for (plid, profile) in [
+        ("42e01f", ConstrainedBaseline),
+        ("42c00d", ConstrainedBaseline), // GStreamer's x264 with profile=constrained-baseline
+        ("42401f", ConstrainedBaseline),
+        ("4d801f", ConstrainedBaseline),
+        ("58c01f", ConstrainedBaseline),
+        ("42001f", Baseline),
+        ("4d001f", Main),
+        ("640c1f", ConstrainedHigh),
+        ("64001f", High),
+        ("f4001f", High444),
+    ] {
+        assert_eq!(h264_profile(&h264(plid)), Some(profile), "{plid}");
+    }
+    assert_eq!(h264_profile(&h264("zz")), None);
+    assert!(decodes(Main, ConstrainedBaseline));
+    assert!(!decodes(ConstrainedBaseline, Baseline));
+    assert!(decodes(High444, High));
+    assert!(!decodes(High, High444));
+}

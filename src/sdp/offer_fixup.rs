@@ -21,7 +21,9 @@ fn bundled_mids<'a>(head: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn mid_of<'a>(section: &[&'a str]) -> Option<&'a str> {
-    section.iter().find_map(|line| line.trim().strip_prefix("a=mid:").map(str::trim))
+    section
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("a=mid:").map(str::trim))
 }
 
 fn is_bundle_only_line(line: &str) -> bool {

@@ -38,17 +38,32 @@ def prefer(transceiver, kind, mime):
     transceiver.setCodecPreferences(chosen)
 
 
-def post_offer(url, sdp, token):
+def post_offer(url, sdp, token, wait_seconds):
+    """POST the offer (RFC 9725 §4.2); a 404 (not published yet) is tried again for a while."""
     headers = {"Content-Type": "application/sdp"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, sdp.encode(), headers, method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read().decode(), urllib.parse.urljoin(url, response.headers["Location"])
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        request = urllib.request.Request(url, sdp.encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.read().decode(), urllib.parse.urljoin(url, response.headers["Location"])
+        except urllib.error.HTTPError as error:
+            if error.code != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def delete(resource):
-    urllib.request.urlopen(urllib.request.Request(resource, method="DELETE"), timeout=5).close()
+    """DELETE the resource (RFC 9725 §4.3); False when the server had ended it already (404)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(resource, method="DELETE"), timeout=5).close()
+        return True
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return False
+        raise
 
 
 class AudioMeter:
@@ -121,7 +136,8 @@ async def run(args):
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers before returning
     started = time.monotonic()
     try:
-        answer, resource = await asyncio.to_thread(post_offer, args.url, pc.localDescription.sdp, args.token)
+        answer, resource = await asyncio.to_thread(
+            post_offer, args.url, pc.localDescription.sdp, args.token, args.wait)
     except urllib.error.HTTPError as error:
         stats["error"] = f"HTTP {error.code}: {error.read().decode()}"
         print(json.dumps(stats), flush=True)
@@ -133,7 +149,7 @@ async def run(args):
                        for t in pc.getTransceivers() if t.receiver.track] if args.mode == "play" else []
     await asyncio.sleep(args.seconds)
     if not args.keep:
-        await asyncio.to_thread(delete, resource)
+        stats["ended_by_server"] = not await asyncio.to_thread(delete, resource)
     await pc.close()
     for task in tasks:
         task.cancel()
@@ -150,6 +166,7 @@ def main():
     parser.add_argument("--audio", choices=sorted(AUDIO_MIME), default="opus")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     parser.add_argument("--token", help="a room token, sent as Authorization: Bearer")
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to retry a 404 (a stream not yet published)")
     parser.add_argument("--keep", action="store_true", help="leave the resource (no DELETE at the end)")
     sys.exit(asyncio.run(run(parser.parse_args())))
 

@@ -37,8 +37,9 @@ VIDEO = {
 }
 AUDIO = {
     "opus": "opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111",
-    "pcmu": "mulawenc ! rtppcmupay pt=0 ! application/x-rtp,media=audio,encoding-name=PCMU,payload=0",
-    "pcma": "alawenc ! rtppcmapay pt=8 ! application/x-rtp,media=audio,encoding-name=PCMA,payload=8",
+    # 20 ms packets, as browsers send: the payloader would otherwise fill the MTU (175 ms).
+    "pcmu": "mulawenc ! rtppcmupay pt=0 max-ptime=20000000 ! application/x-rtp,media=audio,encoding-name=PCMU,payload=0",
+    "pcma": "alawenc ! rtppcmapay pt=8 max-ptime=20000000 ! application/x-rtp,media=audio,encoding-name=PCMA,payload=8",
 }
 # What a player offers to receive: every codec webcall forwards.
 PLAY_VIDEO_CAPS = (
@@ -117,15 +118,21 @@ class Client:
             headers["Authorization"] = f"Bearer {self.args.token}"
         if self.args.mangle_fingerprint:
             offer = mangle_fingerprint(offer)
-        request = urllib.request.Request(self.args.url, offer.encode(), headers, method="POST")
-        self.offer_sent_at = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                answer = response.read().decode()
-                location = response.headers["Location"]
-        except urllib.error.HTTPError as error:
-            self.fail(f"HTTP {error.code}: {error.read().decode()}")
-            return False
+        deadline = time.monotonic() + self.args.wait
+        while True:
+            request = urllib.request.Request(self.args.url, offer.encode(), headers, method="POST")
+            self.offer_sent_at = time.monotonic()
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = response.read().decode()
+                    location = response.headers["Location"]
+                break
+            except urllib.error.HTTPError as error:
+                if error.code == 404 and time.monotonic() < deadline:
+                    time.sleep(0.2)  # not published yet
+                    continue
+                self.fail(f"HTTP {error.code}: {error.read().decode()}")
+                return False
         self.resource = urllib.parse.urljoin(self.args.url, location)
         print(f"resource {self.resource}", file=sys.stderr, flush=True)
         _, message = GstSdp.SDPMessage.new_from_text(answer)
@@ -181,10 +188,21 @@ class Client:
         GLib.timeout_add(int(self.args.seconds * 1000), self.loop.quit)
         self.loop.run()
         if self.resource and not self.args.keep:
-            urllib.request.urlopen(urllib.request.Request(self.resource, method="DELETE"), timeout=5)
+            self.stats["ended_by_server"] = not delete(self.resource)
         self.pipe.set_state(Gst.State.NULL)
         print(json.dumps(self.stats), flush=True)
         return 1 if self.stats["error"] else 0
+
+
+def delete(resource):
+    """DELETE the resource (RFC 9725 §4.3); False when the server had ended it already (404)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(resource, method="DELETE"), timeout=5).close()
+        return True
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return False
+        raise
 
 
 def mangle_fingerprint(offer):
@@ -206,6 +224,7 @@ def main():
     parser.add_argument("--bundle-policy", choices=["max-bundle", "max-compat", "balanced"], default="max-bundle")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     parser.add_argument("--token", help="a room token, sent as Authorization: Bearer")
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to retry a 404 (a stream not yet published)")
     parser.add_argument("--keep", action="store_true", help="leave the resource (no DELETE at the end)")
     parser.add_argument("--mangle-fingerprint", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

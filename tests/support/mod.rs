@@ -152,7 +152,14 @@ impl Server {
         let media_port = free_udp_range(workers).map_err(|e| e.to_string())?;
         let child = Command::new(env!("CARGO_BIN_EXE_webcall"))
             .args(["--http", &http.to_string(), "--https", &https.to_string()])
-            .args(["--media-ip", "127.0.0.1", "--media-port", &media_port.to_string()])
+            // Loopback unless a test names another (libnice, under webrtcbin, pairs no
+            // loopback candidates).
+            .args(if extra.contains(&"--media-ip") {
+                &[][..]
+            } else {
+                &["--media-ip", "127.0.0.1"][..]
+            })
+            .args(["--media-port", &media_port.to_string()])
             .args(["--workers", &workers.to_string(), "--io", io.arg()])
             .arg("--data-dir")
             .arg(&dir)

@@ -48,14 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/whip/{stream}", post(publish_plain))
         .route("/whep/room/{room}/{wanted}", post(play_in_room))
         .route("/whep/{stream}", post(play_plain))
-        .route(
-            "/whip/resource/{id}",
-            delete(end_resource).patch(no_patch),
-        )
-        .route(
-            "/whep/resource/{id}",
-            delete(end_resource).patch(no_patch),
-        )
+        .route("/whip/resource/{id}", delete(end_resource).patch(no_patch))
+        .route("/whep/resource/{id}", delete(end_resource).patch(no_patch))
 }
 
 /// CORS for WHIP and WHEP: a page on another (allowed) origin may POST `application/sdp`
@@ -355,12 +349,7 @@ async fn create(
         messages,
         state.hub.clone(),
     );
-    let mut response = (
-        StatusCode::CREATED,
-        [(header::CONTENT_TYPE, SDP_MEDIA_TYPE)],
-        sdp,
-    )
-        .into_response();
+    let mut response = (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP_MEDIA_TYPE)], sdp).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }

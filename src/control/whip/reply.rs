@@ -149,6 +149,9 @@ mod tests {
             auth_refusal_status(&AuthRefusal::Token(TokenError::Expired)),
             StatusCode::FORBIDDEN
         );
-        assert_eq!(auth_refusal_status(&AuthRefusal::LoginMismatch), StatusCode::FORBIDDEN);
+        assert_eq!(
+            auth_refusal_status(&AuthRefusal::LoginMismatch),
+            StatusCode::FORBIDDEN
+        );
     }
 }
