@@ -36,7 +36,7 @@ trap 'rm -f "$log"' EXIT
 node --test --test-concurrency=1 --test-reporter=spec "$@" \
     room.test.mjs minimal-page.test.mjs bad-input.test.mjs \
     conference.test.mjs video-chat.test.mjs video-chat-screen.test.mjs reconnect.test.mjs sdk-example.test.mjs \
-    recording.test.mjs rtmp.test.mjs access.test.mjs drain.test.mjs \
+    recording.test.mjs rtmp.test.mjs access.test.mjs drain.test.mjs whip.test.mjs \
     ../sdk/protocol.test.mjs ../sdk/session.test.mjs 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 

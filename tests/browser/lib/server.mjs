@@ -68,7 +68,7 @@ async function distinctTcpPorts(n, avoid) {
  * `reuse`: a stopped server whose ports and arguments the new one takes (a restart, as seen by
  * clients that stay connected to the same address).
  */
-export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs = 30000, reuse = null } = {}) {
+export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs = 30000, reuse = null, mediaIp = HOST } = {}) {
   const bin = webcallBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`webcall binary not found at ${bin} (build it with "cargo build --bin webcall" or set WEBCALL_BIN)`);
@@ -83,7 +83,7 @@ export async function startServer({ workers = 1, extraArgs = [], healthTimeoutMs
     : [
       '--http', `${HOST}:${httpPort}`,
       '--https', `${HOST}:${httpsPort}`,
-      '--media-ip', HOST,
+      '--media-ip', mediaIp,
       '--media-port', String(mediaPort),
       '--workers', String(workers),
       '--data-dir', dataDir,
