@@ -11,6 +11,9 @@ mod rejected;
 pub mod rtx_history;
 pub mod sdp_scan;
 
+#[cfg(test)]
+mod offers_tests;
+
 pub use negotiate::{
     negotiate_player, negotiate_publisher, set_rtx_history, Negotiated, NegotiationError, PeerEnv,
     StreamTracks, TrackCodec,

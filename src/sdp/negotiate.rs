@@ -19,7 +19,7 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, IceCreds, Rtc};
 
 use super::answer_fixup::move_candidates_to_accepted_section;
-use super::offer_fixup::accept_bundle_only;
+use super::offer_fixup::{accept_bundle_only, narrow_directions, Flow};
 use super::rejected::describe_rejected_sections;
 use super::rtx_history::{RTX_HISTORY_MIN, RTX_HISTORY_PACKETS_MAX};
 use super::sdp_scan::{scan_offer, OfferCodec, OfferSection, SdpScanError, SectionDirection, SectionKind};
@@ -87,7 +87,7 @@ pub enum NegotiationError {
 
 /// Negotiate a publisher's offer.
 pub fn negotiate_publisher(offer: &str, env: &PeerEnv, now: Instant) -> Result<Negotiated, NegotiationError> {
-    let offer = &accept_bundle_only(offer);
+    let offer = &narrow_directions(&accept_bundle_only(offer), Flow::FromClient).into_owned();
     let sections = scan_offer(offer)?;
     let pick = |kind: SectionKind, prefer: &dyn Fn(&OfferCodec) -> bool| -> Option<TrackCodec> {
         let section = sections.iter().find(|s| {
@@ -114,14 +114,19 @@ pub fn negotiate_player(
     env: &PeerEnv,
     now: Instant,
 ) -> Result<Negotiated, NegotiationError> {
-    let offer = &accept_bundle_only(offer);
+    let offer = &narrow_directions(&accept_bundle_only(offer), Flow::ToClient).into_owned();
     let sections = scan_offer(offer)?;
     let matching =
         |kind: SectionKind, wanted: &Option<TrackCodec>| -> Result<Option<TrackCodec>, NegotiationError> {
             let Some(wanted) = wanted else {
                 return Ok(None);
             };
-            let Some(section) = sections.iter().find(|s| s.kind == kind && !s.port_zero) else {
+            let receives = |s: &&OfferSection| s.direction == SectionDirection::RecvOnly;
+            let Some(section) = sections
+                .iter()
+                .filter(receives)
+                .find(|s| s.kind == kind && !s.port_zero)
+            else {
                 return Ok(None);
             };
             let codec = section

@@ -6,11 +6,51 @@
 //! rejected section and answers `m=audio 0`, so the stream silently loses that track. A
 //! bundle-only section the BUNDLE group names is given the placeholder port 9, as JSEP offers
 //! write every bundled section, and its `a=bundle-only` is dropped; the answer then accepts it
-//! like any bundled section. Invariant: every other line is kept as it was.
+//! like any bundled section.
+//!
+//! An SFU's peer connection carries media one way, so each section's direction is narrowed to
+//! what that way allows before str0m answers ([`narrow_directions`]): a publisher's `sendrecv`
+//! is read as `sendonly` (answered `recvonly`: nothing comes back) and its `recvonly` as
+//! `inactive`; a player's `sendrecv` as `recvonly` (answered `sendonly`) and its `sendonly` as
+//! `inactive`. str0m would otherwise mirror `sendrecv` and promise media that never comes, or
+//! take media from a player. Invariant: every other line is kept as it was.
 
 use std::borrow::Cow;
 
 use super::answer_fixup::{is_rejected, join_lines, split_sections};
+
+/// Which way the peer connection carries media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The client sends (a publisher).
+    FromClient,
+    /// The client receives (a player).
+    ToClient,
+}
+
+/// The offer with each m-section's direction narrowed to `flow` (borrowed when nothing
+/// changes). Session-level direction lines are left alone: WebRTC offers put them in sections.
+pub fn narrow_directions(offer: &str, flow: Flow) -> Cow<'_, str> {
+    let narrowed = |attr: &str| -> Option<&'static str> {
+        match (flow, attr) {
+            (Flow::FromClient, "sendrecv") => Some("a=sendonly"),
+            (Flow::FromClient, "recvonly") => Some("a=inactive"),
+            (Flow::ToClient, "sendrecv") => Some("a=recvonly"),
+            (Flow::ToClient, "sendonly") => Some("a=inactive"),
+            _ => None,
+        }
+    };
+    let (head, sections) = split_sections(offer);
+    let changes = |line: &str| line.trim().strip_prefix("a=").and_then(narrowed);
+    if !sections.iter().flatten().any(|line| changes(line).is_some()) {
+        return Cow::Borrowed(offer);
+    }
+    let mut lines: Vec<&str> = head;
+    for line in sections.iter().flatten() {
+        lines.push(changes(line).unwrap_or(line));
+    }
+    Cow::Owned(join_lines(lines))
+}
 
 /// The mids the session's `a=group:BUNDLE` lines name.
 fn bundled_mids<'a>(head: &[&'a str]) -> Vec<&'a str> {
@@ -95,6 +135,31 @@ mod tests {
         // bundle-only but outside the group: not ours to use.
         let outside = MAX_BUNDLE.replace("a=group:BUNDLE video0 audio1", "a=group:BUNDLE video0");
         assert!(matches!(accept_bundle_only(&outside), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn directions_are_narrowed_to_the_way_media_flows() {
+        let offer = "v=0\r\nm=audio 9 X 0\r\na=sendrecv\r\nm=video 9 X 96\r\na=recvonly\r\n\
+            m=video 9 X 96\r\na=sendonly\r\nm=audio 9 X 0\r\na=inactive\r\n";
+        let directions = |sdp: &str| -> Vec<String> {
+            sdp.lines()
+                .filter(|l| l.ends_with("only") || l.ends_with("recv") || l.ends_with("inactive"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            directions(&narrow_directions(offer, Flow::FromClient)),
+            ["a=sendonly", "a=inactive", "a=sendonly", "a=inactive"]
+        );
+        assert_eq!(
+            directions(&narrow_directions(offer, Flow::ToClient)),
+            ["a=recvonly", "a=recvonly", "a=inactive", "a=inactive"]
+        );
+        let publish = "v=0\r\nm=audio 9 X 0\r\na=sendonly\r\n";
+        assert!(matches!(
+            narrow_directions(publish, Flow::FromClient),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -134,6 +134,10 @@ async def run(args):
             tasks.append(asyncio.ensure_future(consume(track, stats, meter, started)))
 
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers before returning
+    if args.offer_only:
+        print(pc.localDescription.sdp, end="", flush=True)
+        await pc.close()
+        return 0
     started = time.monotonic()
     try:
         answer, resource = await asyncio.to_thread(
@@ -167,6 +171,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     parser.add_argument("--token", help="a room token, sent as Authorization: Bearer")
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to retry a 404 (a stream not yet published)")
+    parser.add_argument("--offer-only", action="store_true", help="print the offer and stop (no request)")
     parser.add_argument("--keep", action="store_true", help="leave the resource (no DELETE at the end)")
     sys.exit(asyncio.run(run(parser.parse_args())))
 

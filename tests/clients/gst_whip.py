@@ -113,6 +113,10 @@ class Client:
 
     def exchange(self, offer):
         """POST the offer (RFC 9725 §4.2), apply the answer."""
+        if self.args.offer_only:
+            print(offer, end="", flush=True)
+            self.loop.quit()
+            return False
         headers = {"Content-Type": "application/sdp"}
         if self.args.token:
             headers["Authorization"] = f"Bearer {self.args.token}"
@@ -190,7 +194,8 @@ class Client:
         if self.resource and not self.args.keep:
             self.stats["ended_by_server"] = not delete(self.resource)
         self.pipe.set_state(Gst.State.NULL)
-        print(json.dumps(self.stats), flush=True)
+        if not self.args.offer_only:
+            print(json.dumps(self.stats), flush=True)
         return 1 if self.stats["error"] else 0
 
 
@@ -226,6 +231,7 @@ def main():
     parser.add_argument("--token", help="a room token, sent as Authorization: Bearer")
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to retry a 404 (a stream not yet published)")
     parser.add_argument("--keep", action="store_true", help="leave the resource (no DELETE at the end)")
+    parser.add_argument("--offer-only", action="store_true", help="print the offer and stop (no request)")
     parser.add_argument("--mangle-fingerprint", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     Gst.init(None)
