@@ -5,8 +5,9 @@
 //! `STOPPED` to its players, `LEFT`) while a session that answers stays connected. With
 //! `--peer-timeout 3`, on each I/O backend: a publisher whose media stops while its connection
 //! stays up fails with `Failed by RTP activity` (the room gets `FAILED`, its player `STOPPED`),
-//! and a player or publisher whose peer vanishes fails too; `/health` then shows only what is
-//! still alive.
+//! a player whose peer vanishes fails with `Failed by ICE keep alive`, and a player or
+//! publisher that closes its peer connection (close_notify) ends at once with `Stopped by
+//! user`; `/health` then shows only what is still alive.
 
 mod support;
 
@@ -141,7 +142,8 @@ async fn peer_timeout(io: Io) {
         })
         .await;
 
-    // Bob's player of a new stream vanishes (its peer closes, no WCS message): it fails alone.
+    // Bob's player of a new stream closes its peer connection (DTLS close_notify, no WCS
+    // message): it stops alone, at once and with an ordinary reason, not a DTLS failure.
     let stream = room_stream_name(&room, "alice");
     let publisher = publish(&alice, PublishOptions::new(&stream).room(&room))
         .await
@@ -152,17 +154,10 @@ async fn peer_timeout(io: Io) {
     player.wait_packets(Kind::Video, 10, T).await.unwrap();
     player.close_media().unwrap();
     let gone_since = Instant::now();
-    let failed = player.wait_status(StreamStatus::Failed, T).await.unwrap();
+    let stopped = player.wait_status(StreamStatus::Stopped, T).await.unwrap();
     let after = gone_since.elapsed();
-    let info = failed.info.unwrap_or_default();
-    assert!(
-        ["Failed by ICE keep alive", "Failed by DTLS error"].contains(&info.as_str()),
-        "a vanished player fails with a connection reason, got {info:?}"
-    );
-    assert!(
-        after <= PEER_TIMEOUT + Duration::from_secs(3),
-        "failed only after {after:?}"
-    );
+    assert_eq!(stopped.info.as_deref(), Some("Stopped by user"));
+    assert!(after <= Duration::from_secs(2), "stopped only after {after:?}");
     let status = publisher.next_status(Duration::ZERO).await;
     assert!(status.is_err(), "the publisher is untouched: {status:?}");
     server
@@ -174,27 +169,42 @@ async fn peer_timeout(io: Io) {
         })
         .await;
 
-    // Alice's publisher peer vanishes in turn: it fails, and the room hears of it.
+    // Another player vanishes without a word (no close_notify): it fails alone after the
+    // peer timeout, with a connection reason.
+    let player = Player::play(&bob, PlayOptions::new(&stream).room(&room))
+        .await
+        .unwrap();
+    player.wait_packets(Kind::Video, 10, T).await.unwrap();
+    player.vanish_media().unwrap();
+    let gone_since = Instant::now();
+    let failed = player.wait_status(StreamStatus::Failed, T).await.unwrap();
+    let after = gone_since.elapsed();
+    assert_eq!(failed.info.as_deref(), Some("Failed by ICE keep alive"));
+    assert!(
+        after >= PEER_TIMEOUT && after <= PEER_TIMEOUT + Duration::from_secs(3),
+        "failed after {after:?}"
+    );
+    let status = publisher.next_status(Duration::ZERO).await;
+    assert!(status.is_err(), "the publisher is untouched: {status:?}");
+
+    // Alice's publisher closes its peer connection in turn: it is unpublished, and the room
+    // hears UNPUBLISHED, not FAILED.
     publisher.close_media().unwrap();
     let gone_since = Instant::now();
-    let failed = publisher.wait_status(StreamStatus::Failed, T).await.unwrap();
+    let unpublished = publisher.wait_status(StreamStatus::Unpublished, T).await.unwrap();
     let after = gone_since.elapsed();
-    let info = failed.info.unwrap_or_default();
+    assert_eq!(unpublished.info.as_deref(), Some("Stopped by user"));
     assert!(
-        ["Failed by ICE keep alive", "Failed by DTLS error"].contains(&info.as_str()),
-        "a vanished publisher fails with a connection reason, got {info:?}"
+        after <= Duration::from_secs(2),
+        "unpublished only after {after:?}"
     );
-    assert!(
-        after <= PEER_TIMEOUT + Duration::from_secs(3),
-        "failed only after {after:?}"
-    );
-    let room_failed = bob
-        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Failed { .. }))
+    let room_unpublished = bob
+        .wait_room_event(&room, T, |k| matches!(k, RoomEventKind::Unpublished { .. }))
         .await
         .unwrap();
     assert_eq!(
-        room_failed,
-        RoomEventKind::Failed {
+        room_unpublished,
+        RoomEventKind::Unpublished {
             login: "alice".into(),
             name: stream.clone()
         }

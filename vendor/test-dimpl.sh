@@ -27,4 +27,28 @@ debug = false
 TOML
 
 cd "$COPY"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}" cargo test --no-default-features --features aws-lc-rs,rcgen
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+FEATURES=(--no-default-features --features aws-lc-rs,rcgen)
+
+if [[ "${1:-}" != "--measure" ]]; then
+    cargo test "${FEATURES[@]}"
+    exit 0
+fi
+
+# --measure: a handshake's CPU and memory on the server side (tests/handshake_cost.rs, release),
+# for dimpl 0.9.0 as published and for this fork, one after the other. The published crate's
+# source is fetched into cargo's registry cache by a throwaway manifest that depends on it.
+measure() {
+    cargo test --release "${FEATURES[@]}" --test handshake_cost -- --ignored --nocapture 2>&1 | grep '^# ' | sed "s/^# /# $1: /"
+}
+FETCH="$(mktemp -d)"
+trap 'rm -rf "$COPY" "$FETCH"' EXIT
+mkdir -p "$FETCH/src" && touch "$FETCH/src/lib.rs"
+printf '[package]\nname = "fetch-dimpl"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\ndimpl = "=0.9.0"\n[workspace]\n' > "$FETCH/Cargo.toml"
+(cd "$FETCH" && cargo fetch --quiet)
+UPSTREAM="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/dimpl-0.9.0 | head -1)"
+cp -r src "$FETCH/fork-src"
+rm -rf src && cp -r "$UPSTREAM/src" src
+measure "dimpl 0.9.0"
+rm -rf src && cp -r "$FETCH/fork-src" src
+measure "fork"

@@ -35,6 +35,9 @@ pub(crate) enum Command {
     ForceKeyframe,
     SetSending(bool),
     Close,
+    /// Stop at once without a word: no DTLS close_notify, no RTCP BYE (a crashed client, a
+    /// lost network).
+    Vanish,
 }
 
 /// What the thread publishes after each loop turn.
@@ -164,6 +167,7 @@ fn run(socket: &UdpSocket, mut core: PeerCore, rx: &Receiver<Command>, shared: &
                 }
                 Ok(Command::ForceKeyframe) => core.force_keyframe(),
                 Ok(Command::SetSending(on)) => core.set_sending(on),
+                Ok(Command::Vanish) => return,
                 Ok(Command::Close) | Err(TryRecvError::Disconnected) => {
                     if closing.is_none() {
                         closing = Some(Instant::now());

@@ -231,9 +231,14 @@ impl Player {
         self.inner.wait_status(status, timeout).await
     }
 
-    /// Closes the peer connection without any WCS message.
+    /// Closes the peer connection (DTLS close_notify) without any WCS message.
     pub fn close_media(&self) -> Result<()> {
         self.inner.driver.send(Command::Close)
+    }
+
+    /// Stops the peer connection without a word to anyone: no close_notify, no WCS message.
+    pub fn vanish_media(&self) -> Result<()> {
+        self.inner.driver.send(Command::Vanish)
     }
 
     /// Sends `stopStream` without waiting.
