@@ -11,8 +11,9 @@
 //! retransmission history from the round trip its send statistics report.
 //!
 //! How a peer ends is named from what str0m reported ([`failure_of`]): a DTLS error on
-//! receive or on a timer (a fatal alert, a refused certificate or CertificateVerify, dimpl's
-//! own handshake timeout) is `DtlsError`, a certificate that does not match the SDP's
+//! receive before the handshake completed, or a fatal alert at any time, or an error on a timer
+//! (a refused certificate or CertificateVerify, dimpl's own handshake timeout) is `DtlsError`
+//! (after the handshake, a datagram dimpl cannot read is junk: dropped and counted, as before); a certificate that does not match the SDP's
 //! fingerprint `DtlsFingerprint`, and an `Rtc` that stopped being alive without an error (the
 //! peer's close_notify, drained) an ordinary `Closed`. Each is logged once at info: the peer
 //! is removed after it.
@@ -115,6 +116,9 @@ pub struct WebRtcPeer {
     /// The feedback totals of each sending mid at its last stats event (str0m reports totals;
     /// the worker counts the change).
     feedback_seen: Vec<(Mid, FeedbackTally)>,
+    /// DTLS (and ICE) completed: from now on a DTLS record the peer's stack refuses is junk,
+    /// but a fatal alert still ends the peer.
+    connected: bool,
 }
 
 /// Add what `stats` counted since the last event of its mid to `tally`.
@@ -150,6 +154,12 @@ fn failure_of(error: &RtcError) -> PeerFailure {
     }
 }
 
+/// Whether a DTLS error is the peer's fatal alert (dimpl's `SecurityError::FatalAlert`, which
+/// str0m passes on as text).
+fn is_fatal_alert(error: &RtcError) -> bool {
+    matches!(error, RtcError::Dtls(_)) && error.to_string().contains("received fatal alert")
+}
+
 /// Log a peer's end once, at info (the peer is removed after it, so this is once per peer).
 fn log_failure(peer: PeerId, failure: PeerFailure, error: &RtcError) {
     tracing::info!(%peer, reason = failure.info(), %error, "peer connection failed");
@@ -165,6 +175,7 @@ impl WebRtcPeer {
             rtx_history: RtxHistory::default(),
             tx_tracks: [None; 2],
             feedback_seen: Vec::new(),
+            connected: false,
         }
     }
 
@@ -198,9 +209,10 @@ impl WebRtcPeer {
         );
         match self.guarded(|rtc| rtc.handle_input(input))? {
             Ok(()) => Ok(Received::Accepted),
-            // A DTLS error (a fatal alert, a refused certificate or signature) ends the
-            // handshake for good: dimpl keeps no state to go on from.
-            Err(error @ RtcError::Dtls(_)) => {
+            // A DTLS error during the handshake (a fatal alert, a refused certificate or
+            // signature) ends it for good: dimpl keeps no state to go on from. Once connected,
+            // only a fatal alert (encrypted: dimpl drops epoch-0 alerts by then) does.
+            Err(error @ RtcError::Dtls(_)) if !self.connected || is_fatal_alert(&error) => {
                 let failure = failure_of(&error);
                 log_failure(self.id, failure, &error);
                 Err(failure)
@@ -293,6 +305,7 @@ impl WebRtcPeer {
         let mut sent_to = self.sent_to;
         let mut rtx_history = std::mem::take(&mut self.rtx_history);
         let mut feedback_seen = std::mem::take(&mut self.feedback_seen);
+        let mut connected = self.connected;
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
                 // Every error path reported its error before; this is a clean close drained.
@@ -309,7 +322,10 @@ impl WebRtcPeer {
                     sink.transmit(id, transmit.destination, &transmit.contents)
                 }
                 Ok(Output::Event(event)) => match event {
-                    Event::Connected => effects.connected = true,
+                    Event::Connected => {
+                        effects.connected = true;
+                        connected = true;
+                    }
                     Event::IceConnectionStateChange(
                         IceConnectionState::Connected | IceConnectionState::Completed,
                     ) => effects.ice_connected = true,
@@ -330,6 +346,7 @@ impl WebRtcPeer {
         });
         self.rtx_history = rtx_history;
         self.feedback_seen = feedback_seen;
+        self.connected = connected;
         let next_timeout = result??;
         self.sent_to = sent_to;
         Ok(next_timeout)
