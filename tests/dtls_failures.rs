@@ -213,6 +213,24 @@ async fn dtls_endings_are_prompt_and_named() {
         (StreamStatus::Unpublished, "Stopped by user")
     );
 
+    // A close whose close_notify is lost: its RTCP BYE (and no RTP after it) ends it, as
+    // Firefox's close() does, which sends only BYE.
+    // The handshake is long done 1.5 s in; the close comes at 2 s: DTLS lost from 1.5 s on.
+    let lose_dtls_from = Instant::now() + Duration::from_millis(1500);
+    let bye_only = move |datagram: &[u8]| {
+        if is_dtls(datagram) && Instant::now() >= lose_dtls_from {
+            Verdict::Drop
+        } else {
+            Verdict::Pass
+        }
+    };
+    let (_, msid) = publish(&session, "byer", |o| o, bye_only, Some(Duration::from_secs(2))).await;
+    let (status, info, _) = last_status(&session, &msid, Duration::from_secs(8)).await;
+    assert_eq!(
+        (status, info.as_str()),
+        (StreamStatus::Unpublished, "Stopped by user")
+    );
+
     // Every failed name is free again, and the failures were counted.
     for name in ["fp", "alert", "silent"] {
         let (_, msid) = publish(

@@ -258,6 +258,8 @@ async fn whip_and_whep_speak_http_as_the_rfc_says() {
     assert_eq!(status, 200);
     let (status, _, _) = server.http("DELETE", &location, &[], b"").await;
     assert_eq!(status, 404);
+    let (status, _, _) = server.http("PATCH", &location, &[], b"").await;
+    assert_eq!(status, 404, "an ended resource has nothing to patch");
     let (status, _, _) = server
         .http(
             "POST",

@@ -114,7 +114,8 @@ pub enum PeerFailure {
     DtlsFingerprint,
     /// ICE connected but the DTLS handshake had not completed [`DTLS_HANDSHAKE_TIMEOUT`] later.
     DtlsTimeout,
-    /// The peer closed its connection cleanly (DTLS close_notify): an ordinary end.
+    /// The peer closed its connection cleanly (DTLS close_notify, or RTCP BYE with no RTP
+    /// after it): an ordinary end.
     Closed,
     /// The publisher this player was attached to was already gone on the worker.
     PublisherGone,
@@ -127,6 +128,11 @@ pub enum PeerFailure {
 /// path a call can use), and dimpl's own retransmissions give up after about 40 s, which a
 /// user waiting for video would not.
 pub const DTLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long after a peer's RTCP BYE it must have sent no RTP to count as closed: Firefox's
+/// `close()` sends BYE for each of its streams and nothing more (no close_notify), while a
+/// client that stopped one track only goes on sending the other.
+pub const BYE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PeerFailure {
     /// An ordinary end (`UNPUBLISHED`/`STOPPED` with [`info`](Self::info)), not a failure.

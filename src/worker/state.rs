@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::commands::DTLS_HANDSHAKE_TIMEOUT;
 use super::commands::{Command, EndpointAdd, EndpointSpec, Notification, PeerFailure, PeerRole};
+use super::commands::{BYE_GRACE, DTLS_HANDSHAKE_TIMEOUT};
 use super::counters::{CounterTable, DropReason, WorkerCounter};
 use super::demux::Demux;
 use super::endpoint::{Endpoint, Ingest, PollEffects, Received, RecorderTap, Slot, WebRtcPeer};
@@ -380,35 +380,39 @@ impl WorkerState {
 
     fn sweep_silent_peers(&mut self, now: Instant) {
         let quiet = |since: Instant| now.saturating_duration_since(since) >= self.peer_timeout;
-        let mut silent: Vec<(PeerId, PeerFailure)> = self
-            .slots
-            .values()
-            .filter(|slot| slot.is_network())
-            .filter_map(|slot| {
-                let dtls_overdue = !slot.connected
-                    && slot
-                        .ice_connected_at
-                        .is_some_and(|at| now.saturating_duration_since(at) >= DTLS_HANDSHAKE_TIMEOUT);
-                if quiet(slot.last_rx) {
-                    let failure = if slot.connected {
-                        PeerFailure::Silence
+        let mut silent: Vec<(PeerId, PeerFailure)> =
+            self.slots
+                .values()
+                .filter(|slot| slot.is_network())
+                .filter_map(|slot| {
+                    let dtls_overdue = !slot.connected
+                        && slot
+                            .ice_connected_at
+                            .is_some_and(|at| now.saturating_duration_since(at) >= DTLS_HANDSHAKE_TIMEOUT);
+                    if quiet(slot.last_rx) {
+                        let failure = if slot.connected {
+                            PeerFailure::Silence
+                        } else {
+                            PeerFailure::IceTimeout
+                        };
+                        Some((slot.id, failure))
+                    } else if dtls_overdue {
+                        Some((slot.id, PeerFailure::DtlsTimeout))
+                    } else if slot.goodbye_at.is_some_and(|at| {
+                        now.saturating_duration_since(at) >= BYE_GRACE && slot.last_rtp <= at
+                    }) {
+                        Some((slot.id, PeerFailure::Closed))
+                    } else if slot.connected && slot.role == PeerRole::Publisher && quiet(slot.last_rtp) {
+                        Some((slot.id, PeerFailure::NoMedia))
                     } else {
-                        PeerFailure::IceTimeout
-                    };
-                    Some((slot.id, failure))
-                } else if dtls_overdue {
-                    Some((slot.id, PeerFailure::DtlsTimeout))
-                } else if slot.connected && slot.role == PeerRole::Publisher && quiet(slot.last_rtp) {
-                    Some((slot.id, PeerFailure::NoMedia))
-                } else {
-                    None
-                }
-            })
-            .collect();
+                        None
+                    }
+                })
+                .collect();
         // Ended in id order, so the notifications' order does not depend on the map's.
         silent.sort_unstable_by_key(|(peer, _)| *peer);
         for (peer, failure) in silent {
-            tracing::info!(%peer, reason = failure.info(), "peer timed out; ending it");
+            tracing::info!(%peer, reason = failure.info(), "peer ended");
             self.fail_peer(peer, failure);
         }
     }

@@ -90,6 +90,18 @@ test('WHEP: a Firefox WHEP page plays a stream the official SDK publishes in Chr
     assert.equal(playing.status, 'playing', JSON.stringify(playing));
     console.log(`# whep-firefox: first frame ${playing.firstFrameMs} ms after the offer`);
     await screenshot(page, 'whep-firefox-player');
+    // Firefox's close() sends RTCP BYE (no close_notify): the server ends the stream within
+    // about two seconds, and its resource with it (a PATCH then finds nothing: 404).
+    await page.evaluate(() => window.__pc.close());
+    const closed = Date.now();
+    let status = 0;
+    while (Date.now() - closed < 5000 && status !== 404) {
+      await sleep(200);
+      status = (await fetch(playing.location, { method: 'PATCH' })).status;
+    }
+    console.log(`# whep-firefox-close: resource gone ${Date.now() - closed} ms after close()`);
+    assert.equal(status, 404, 'the closed player\'s resource ended');
+    assert.ok(Date.now() - closed < 3500, `ended within 3.5 s of close() (${Date.now() - closed} ms)`);
   }));
 
 test('WHIP: GStreamer webrtcbin (RSA certificate) publishes into a room; the official SDK plays it', { timeout: CASE_TIMEOUT_MS }, () =>

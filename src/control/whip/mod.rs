@@ -195,8 +195,12 @@ async fn end_resource(State(state): State<AppState>, Path(id): Path<String>) -> 
     }
 }
 
-/// Trickle ICE and ICE restarts are not supported: RFC 9725 §4.3.1 lets a server answer 405.
-async fn no_patch() -> Response {
+/// Trickle ICE and ICE restarts are not supported: RFC 9725 §4.3.1 lets a server answer 405
+/// (404 for a resource that has ended).
+async fn no_patch(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if !state.whip.contains(&id) {
+        return error(StatusCode::NOT_FOUND, "No such WHIP/WHEP resource");
+    }
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "Trickle ICE and ICE restarts are not supported: the answer carries the server's candidate",

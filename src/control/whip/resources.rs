@@ -48,6 +48,10 @@ impl WhipResources {
         self.by_id.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub fn contains(&self, id: &str) -> bool {
+        self.table().contains_key(id)
+    }
+
     pub fn is_full(&self) -> bool {
         self.table().len() >= WHIP_RESOURCES_MAX
     }

@@ -49,6 +49,8 @@ pub struct PollEffects {
     pub connected: bool,
     /// ICE connected in this poll (DTLS may still be handshaking).
     pub ice_connected: bool,
+    /// The remote sent RTCP BYE for one of its streams in this poll.
+    pub remote_goodbye: bool,
     /// Feedback a player sent since its last stats event, for the worker's counters.
     pub feedback: FeedbackTally,
 }
@@ -75,6 +77,7 @@ impl PollEffects {
         self.keyframe_requested = false;
         self.connected = false;
         self.ice_connected = false;
+        self.remote_goodbye = false;
         self.feedback = FeedbackTally::default();
     }
 }
@@ -110,6 +113,9 @@ pub struct Slot {
     /// When ICE first connected: the DTLS handshake must complete within
     /// [`DTLS_HANDSHAKE_TIMEOUT`](crate::worker::commands::DTLS_HANDSHAKE_TIMEOUT) of it.
     pub ice_connected_at: Option<Instant>,
+    /// When the remote first sent RTCP BYE: with no RTP from it after, it closed (see
+    /// [`BYE_GRACE`](crate::worker::commands::BYE_GRACE)).
+    pub goodbye_at: Option<Instant>,
     /// The endpoint's next wanted wakeup.
     pub next_timeout: Instant,
     /// A timer-heap entry for `next_timeout` is pending.
@@ -132,6 +138,7 @@ impl Slot {
             last_rtp: now,
             connected: false,
             ice_connected_at: None,
+            goodbye_at: None,
             next_timeout: now,
             timer_armed: false,
             dirty: false,
@@ -222,6 +229,9 @@ impl Slot {
         self.connected |= effects.connected;
         if effects.ice_connected && self.ice_connected_at.is_none() {
             self.ice_connected_at = Some(now);
+        }
+        if effects.remote_goodbye && self.goodbye_at.is_none() {
+            self.goodbye_at = Some(now);
         }
         Ok(())
     }

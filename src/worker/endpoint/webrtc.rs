@@ -119,6 +119,15 @@ pub struct WebRtcPeer {
     /// DTLS (and ICE) completed: from now on a DTLS record the peer's stack refuses is junk,
     /// but a fatal alert still ends the peer.
     connected: bool,
+    /// An RTCP datagram arrived since the last poll: the poll asks str0m for RTCP BYEs (only
+    /// then, so the hot path of players never does).
+    rtcp_since_poll: bool,
+}
+
+/// Whether a datagram is RTCP by its first two bytes (RFC 5761 §4: version 2, packet type
+/// 192 to 223).
+fn looks_like_rtcp(bytes: &[u8]) -> bool {
+    matches!(bytes, [first, second, ..] if (128..=191).contains(first) && (192..=223).contains(second))
 }
 
 /// Add what `stats` counted since the last event of its mid to `tally`.
@@ -176,6 +185,7 @@ impl WebRtcPeer {
             tx_tracks: [None; 2],
             feedback_seen: Vec::new(),
             connected: false,
+            rtcp_since_poll: false,
         }
     }
 
@@ -198,6 +208,7 @@ impl WebRtcPeer {
             return Ok(Received::NotWebRtc); // Not STUN, DTLS, RTP or RTCP: str0m would refuse it.
         };
         self.debt.input("a receive");
+        self.rtcp_since_poll |= looks_like_rtcp(bytes);
         let input = Input::Receive(
             now,
             Receive {
@@ -306,6 +317,13 @@ impl WebRtcPeer {
         let mut rtx_history = std::mem::take(&mut self.rtx_history);
         let mut feedback_seen = std::mem::take(&mut self.feedback_seen);
         let mut connected = self.connected;
+        if std::mem::take(&mut self.rtcp_since_poll) {
+            let goodbyes = self.guarded(|rtc| rtc.direct_api().take_remote_goodbyes())?;
+            if !goodbyes.is_empty() {
+                tracing::debug!(peer = %id, ?goodbyes, "RTCP BYE");
+                effects.remote_goodbye = true;
+            }
+        }
         let result = self.guarded(|rtc| loop {
             if !rtc.is_alive() {
                 // Every error path reported its error before; this is a clean close drained.

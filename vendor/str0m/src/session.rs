@@ -56,6 +56,9 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
+/// RTCP BYE SSRCs kept for the application between two takes: a peer has a few streams.
+const REMOTE_GOODBYES_MAX: usize = 16;
+
 pub(crate) struct Session {
     id: SessionId,
 
@@ -132,6 +135,11 @@ pub(crate) struct Session {
     /// A new RRTR for an already-pending SSRC updates its value in place.
     /// Capped at 300 entries; at most 50 are consumed per DLRR report.
     pending_rrtrs: VecDeque<(Ssrc, LastRrtr)>,
+
+    /// SSRCs the remote ended with RTCP BYE, until the application takes them
+    /// ([`DirectApi::take_remote_goodbyes`][crate::change::DirectApi::take_remote_goodbyes]);
+    /// at most [`REMOTE_GOODBYES_MAX`], later ones are dropped.
+    pub(crate) remote_goodbyes: Vec<Ssrc>,
 
     raw_packets: Option<VecDeque<Box<RawPacket>>>,
 
@@ -218,6 +226,7 @@ impl Session {
             feedback_rx: VecDeque::new(),
             rtp_closing: false,
             pending_rrtrs: VecDeque::new(),
+            remote_goodbyes: Vec::new(),
             raw_packets: if config.enable_raw_packets {
                 Some(VecDeque::new())
             } else {
@@ -979,6 +988,12 @@ impl Session {
             if let RtcpFb::DlrrItem(dlrr) = fb {
                 self.streams.handle_dlrr(now, dlrr);
                 continue;
+            }
+
+            if let RtcpFb::Goodbye(ssrc) = &fb {
+                if self.remote_goodbyes.len() < REMOTE_GOODBYES_MAX && !self.remote_goodbyes.contains(ssrc) {
+                    self.remote_goodbyes.push(*ssrc);
+                }
             }
 
             if fb.is_for_rx() {

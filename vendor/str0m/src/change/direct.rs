@@ -295,6 +295,13 @@ impl<'a> DirectApi<'a> {
         self.rtc.session.streams.stream_rx(ssrc)
     }
 
+    /// The SSRCs the remote ended with RTCP BYE since the last call (at most 16 between two
+    /// calls). str0m itself does not act on BYE (a renegotiation sends it too); an application
+    /// that never renegotiates may take it as the remote's end.
+    pub fn take_remote_goodbyes(&mut self) -> Vec<Ssrc> {
+        std::mem::take(&mut self.rtc.session.remote_goodbyes)
+    }
+
     /// Obtain a recv stream by looking it up via mid/rid.
     pub fn stream_rx_by_mid(&mut self, mid: Mid, rid: Option<Rid>) -> Option<&mut StreamRx> {
         let midrid = MidRid(mid, rid);
