@@ -8,6 +8,7 @@
 //!   `max-bundle` (bundle-only sections) and `max-compat`, publishing and playing;
 //! - mixed pairs: aiortc → webrtcbin, webrtcbin → aiortc (webrtcbin → a browser and a browser's
 //!   WHIP page → the official SDK are in `tests/browser/whip.test.mjs`);
+//! - a WHIP publisher's H.264 played by ffmpeg over RTMP;
 //! - an RSA client whose offer carries a wrong fingerprint, refused at once and counted.
 //!
 //! Prints each player's time from offer to first decoded frame. The scripts in
@@ -204,7 +205,10 @@ async fn dtls_failures(server: &Server) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_clients_publish_and_play() {
     let ip = media_ip().to_string();
-    let mut server = Server::start(Io::Uring, 2, &["--media-ip", &ip]);
+    let rtmp = webcall_loadtest::server::free_tcp()
+        .expect("a free port")
+        .to_string();
+    let mut server = Server::start(Io::Uring, 2, &["--media-ip", &ip, "--rtmp", &rtmp]);
     let started = Instant::now();
 
     use Stack::{Aiortc, Webrtcbin};
@@ -327,6 +331,49 @@ async fn standard_clients_publish_and_play() {
     for batch in &batches {
         times.extend(run_batch(batch));
     }
+
+    // A WHIP publisher's H.264 played by an RTMP player (ffmpeg): the bridge taps a WebRTC
+    // stream whatever signaling brought it.
+    let url = format!("http://{}/whip/to-rtmp", server.http);
+    let publisher = client(
+        Aiortc,
+        &[
+            "publish",
+            &url,
+            "--video",
+            "h264",
+            "--audio",
+            "opus",
+            "--seconds",
+            "9",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let played = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            &format!("rtmp://{rtmp}/live/to-rtmp"),
+        ])
+        .args(["-t", "4", "-f", "null", "-", "-progress", "pipe:1"])
+        .output()
+        .expect("ffmpeg runs");
+    let progress = String::from_utf8_lossy(&played.stdout);
+    let frames = progress
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let stderr = String::from_utf8_lossy(&played.stderr);
+    assert!(
+        frames >= 60,
+        "ffmpeg decoded {frames} frames of the WHIP stream over RTMP: {stderr}"
+    );
+    assert!(stderr.contains("Video: h264"), "{stderr}");
+    let got = report(publisher, "WHIP to RTMP publisher");
+    assert_eq!(got["error"], Value::Null, "{got}");
 
     // An RSA client (webrtcbin) whose offer names another certificate's fingerprint: refused
     // as soon as its handshake shows the certificate, and counted.

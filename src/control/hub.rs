@@ -112,6 +112,15 @@ impl Hub {
         id
     }
 
+    /// A WHIP or WHEP resource's session (see `Directory::open_whip_session`).
+    pub fn open_whip_session(&mut self, grants: Grants, outbox: mpsc::Sender<ServerMessage>) -> SessionId {
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.outboxes.insert(id, Outbox::Bridge(outbox));
+        self.directory.open_whip_session(id, grants);
+        id
+    }
+
     /// A client frame as its session's task parsed it (and the application's hook let through).
     pub fn message(&mut self, id: SessionId, parsed: Result<ClientMessage, ParseFailure>, now: Instant) {
         self.message_received_at(id, parsed, now, now);

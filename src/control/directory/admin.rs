@@ -150,7 +150,11 @@ impl Directory {
             .map(|(id, session)| SessionView {
                 id: id.0,
                 login: session.login.as_ref().map(|l| l.to_string()),
-                kind: if session.bridge { "rtmp" } else { "websocket" },
+                kind: match (session.bridge, session.whip) {
+                    (_, true) => "whip",
+                    (true, false) => "rtmp",
+                    (false, false) => "websocket",
+                },
                 rooms: session.rooms.iter().map(|r| r.to_string()).collect(),
                 streams: session.streams.len(),
             })

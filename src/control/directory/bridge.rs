@@ -48,6 +48,16 @@ impl Directory {
         self.sessions.insert(id, session);
     }
 
+    /// A WHIP or WHEP resource's session: like an RTMP connection's (it takes over from an older
+    /// one with its login, and a viewer names its room instead of joining), but its media is a
+    /// WebRTC peer's.
+    pub fn open_whip_session(&mut self, id: SessionId, grants: crate::auth::Grants) {
+        self.open_bridge_session(id, grants);
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.whip = true;
+        }
+    }
+
     /// Join `room` as an RTMP encoder, taking over from an RTMP session with the same login
     /// (`--duplicate-login reject-new` refuses the newer instead).
     pub fn join_bridge(&mut self, id: SessionId, room: &RoomName) -> Result<(), RoomError> {
@@ -163,7 +173,7 @@ impl Directory {
         let source = self.published.get(name).ok_or(StreamError::NotFound)?;
         self.check_play_grant(id, source.room.as_ref())?;
         let source_session = self.peers.get(&source.peer).map(|info| info.session);
-        if source_session.is_some_and(|s| self.is_bridge(s)) {
+        if source_session.is_some_and(|s| self.is_rtmp(s)) {
             return Ok(BridgeSource::Rtmp(name.clone()));
         }
         let video = video_codec(&source.tracks);
@@ -216,7 +226,12 @@ impl Directory {
     pub fn room_has_bridge(&self, room: &RoomName) -> bool {
         self.rooms
             .get(room)
-            .is_some_and(|r| r.participants.iter().any(|(_, s)| self.is_bridge(*s)))
+            .is_some_and(|r| r.participants.iter().any(|(_, s)| self.is_rtmp(*s)))
+    }
+
+    /// An RTMP connection (not a WHIP/WHEP resource).
+    pub(super) fn is_rtmp(&self, id: SessionId) -> bool {
+        self.sessions.get(&id).is_some_and(|s| s.bridge && !s.whip)
     }
 
     pub(super) fn is_bridge(&self, id: SessionId) -> bool {

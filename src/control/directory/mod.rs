@@ -84,8 +84,11 @@ struct Session {
     wcs_id: String,
     /// Rooms joined with `record: true`: every stream published there records.
     recorded_rooms: BTreeSet<RoomName>,
-    /// An RTMP connection (a newer one with its login or stream name takes over from it).
+    /// An RTMP connection or a WHIP/WHEP resource (a newer one with its login or stream name
+    /// takes over from it; as a viewer it names its room instead of joining).
     bridge: bool,
+    /// A WHIP/WHEP resource (a WebRTC peer, not an RTMP connection: no FLV to pass through).
+    whip: bool,
     /// What the session may do; set at `connection` (or when an RTMP connection opens).
     grants: Option<crate::auth::Grants>,
     chat_rate: access::RateWindow,

@@ -289,7 +289,7 @@ async fn create(
             return response;
         }
     };
-    let session = hub.open_bridge_session(grants, outbox);
+    let session = hub.open_whip_session(grants, outbox);
     let request = match wanted {
         Wanted::Publish { room, name, .. } => {
             if let Some(room) = &room {
