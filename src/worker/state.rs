@@ -379,39 +379,16 @@ impl WorkerState {
     }
 
     fn sweep_silent_peers(&mut self, now: Instant) {
-        let quiet = |since: Instant| now.saturating_duration_since(since) >= self.peer_timeout;
-        let mut silent: Vec<(PeerId, PeerFailure)> =
-            self.slots
-                .values()
-                .filter(|slot| slot.is_network())
-                .filter_map(|slot| {
-                    let dtls_overdue = !slot.connected
-                        && slot
-                            .ice_connected_at
-                            .is_some_and(|at| now.saturating_duration_since(at) >= DTLS_HANDSHAKE_TIMEOUT);
-                    if quiet(slot.last_rx) {
-                        let failure = if slot.connected {
-                            PeerFailure::Silence
-                        } else {
-                            PeerFailure::IceTimeout
-                        };
-                        Some((slot.id, failure))
-                    } else if dtls_overdue {
-                        Some((slot.id, PeerFailure::DtlsTimeout))
-                    } else if slot.goodbye_at.is_some_and(|at| {
-                        now.saturating_duration_since(at) >= BYE_GRACE && slot.last_rtp <= at
-                    }) {
-                        Some((slot.id, PeerFailure::Closed))
-                    } else if slot.connected && slot.role == PeerRole::Publisher && quiet(slot.last_rtp) {
-                        Some((slot.id, PeerFailure::NoMedia))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+        let peer_timeout = self.peer_timeout;
+        let mut ending: Vec<(PeerId, PeerFailure)> = self
+            .slots
+            .values()
+            .filter(|slot| slot.is_network())
+            .filter_map(|slot| Some((slot.id, overdue(slot, now, peer_timeout)?)))
+            .collect();
         // Ended in id order, so the notifications' order does not depend on the map's.
-        silent.sort_unstable_by_key(|(peer, _)| *peer);
-        for (peer, failure) in silent {
+        ending.sort_unstable_by_key(|(peer, _)| *peer);
+        for (peer, failure) in ending {
             tracing::info!(%peer, reason = failure.info(), "peer ended");
             self.fail_peer(peer, failure);
         }
@@ -456,4 +433,36 @@ impl WorkerState {
             log(&self.counters);
         }
     }
+}
+
+/// Why the sweep ends a network endpoint now, if it does: nothing received for the peer
+/// timeout (never connected: ICE; connected: keep-alive), a DTLS handshake not done
+/// [`DTLS_HANDSHAKE_TIMEOUT`] after ICE connected, an RTCP BYE with no RTP for [`BYE_GRACE`]
+/// after it (a close), or a connected publisher that sends no media for the peer timeout.
+fn overdue(slot: &Slot, now: Instant, peer_timeout: Duration) -> Option<PeerFailure> {
+    let since = |at: Instant| now.saturating_duration_since(at);
+    if since(slot.last_rx) >= peer_timeout {
+        return Some(if slot.connected {
+            PeerFailure::Silence
+        } else {
+            PeerFailure::IceTimeout
+        });
+    }
+    if !slot.connected
+        && slot
+            .ice_connected_at
+            .is_some_and(|at| since(at) >= DTLS_HANDSHAKE_TIMEOUT)
+    {
+        return Some(PeerFailure::DtlsTimeout);
+    }
+    if slot
+        .goodbye_at
+        .is_some_and(|at| since(at) >= BYE_GRACE && slot.last_rtp <= at)
+    {
+        return Some(PeerFailure::Closed);
+    }
+    if slot.connected && slot.role == PeerRole::Publisher && since(slot.last_rtp) >= peer_timeout {
+        return Some(PeerFailure::NoMedia);
+    }
+    None
 }

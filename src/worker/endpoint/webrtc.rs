@@ -11,12 +11,13 @@
 //! retransmission history from the round trip its send statistics report.
 //!
 //! How a peer ends is named from what str0m reported ([`failure_of`]): a DTLS error on
-//! receive before the handshake completed, or a fatal alert at any time, or an error on a timer
-//! (a refused certificate or CertificateVerify, dimpl's own handshake timeout) is `DtlsError`
-//! (after the handshake, a datagram dimpl cannot read is junk: dropped and counted, as before); a certificate that does not match the SDP's
-//! fingerprint `DtlsFingerprint`, and an `Rtc` that stopped being alive without an error (the
-//! peer's close_notify, drained) an ordinary `Closed`. Each is logged once at info: the peer
-//! is removed after it.
+//! receive before the handshake completed, a fatal alert at any time, or an error on a timer
+//! (a refused certificate or CertificateVerify, dimpl's own handshake timeout) is `DtlsError`;
+//! a certificate that does not match the SDP's fingerprint `DtlsFingerprint`; an `Rtc` that
+//! stopped being alive without an error (the peer's close_notify, drained) an ordinary
+//! `Closed`. After the handshake a datagram dimpl cannot read is junk: dropped and counted.
+//! Each ending is logged once at info (the peer is removed after it). An RTCP BYE is only
+//! reported (`PollEffects::remote_goodbye`): the worker decides whether it was a close.
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -153,9 +154,8 @@ fn tally_feedback(seen: &mut Vec<(Mid, FeedbackTally)>, stats: &MediaEgressStats
     tally.firs = tally.firs.saturating_add(now.firs.saturating_sub(before.firs));
 }
 
-/// The failure an error from str0m means. Every error ends the peer (str0m disconnects
-/// itself on each of them); only receive's non-DTLS refusals are not errors here (see
-/// [`WebRtcPeer::receive`]).
+/// The failure an error from str0m that ends the peer means (which errors end it: see
+/// [`WebRtcPeer::receive`], [`WebRtcPeer::advance`] and [`WebRtcPeer::poll`]).
 fn failure_of(error: &RtcError) -> PeerFailure {
     match error {
         RtcError::RemoteSdp(message) if message.contains("fingerprint") => PeerFailure::DtlsFingerprint,
