@@ -9,7 +9,8 @@
 //! - `201 Created` with the answer (`application/sdp`), `Location` of the resource and a
 //!   `Link` per `--ice-server`; `DELETE` on the `Location` ends the stream; `PATCH` is `405`
 //!   (the server is ICE-lite with its one candidate in the answer: a client's trickled
-//!   candidates are learned from its checks); `OPTIONS` answers CORS preflights.
+//!   candidates are learned from its checks); `OPTIONS` answers CORS preflights (without the
+//!   `Link` headers: TURN credentials go only to an admitted client).
 //! - `Authorization: Bearer TOKEN` carries the room token under `--auth jwt`.
 //!
 //! Control thread. Each resource is a directory session like an RTMP connection's (see
@@ -69,10 +70,10 @@ pub async fn whip_cors(State(state): State<AppState>, request: Request, next: Ne
     };
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
+        // No `Link` here: a TURN server's credentials go only to a client the POST admitted.
         preflight
             .headers_mut()
             .insert("accept-post", HeaderValue::from_static(SDP_MEDIA_TYPE));
-        add_links(&state, preflight.headers_mut());
         preflight
     } else {
         next.run(request).await
