@@ -154,5 +154,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if !report.server_alive {
+        eprintln!(
+            "webcall-loadtest: the server went away during the window; the figures above are not a measurement"
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use webcall_loadtest::load::{self, LoadConfig, Scenario};
 use webcall_loadtest::ServerProcess;
 
-const STABLE_KEYS: [&str; 16] = [
+const STABLE_KEYS: [&str; 17] = [
     "target",
     "scenario",
     "subscribers",
@@ -27,6 +27,7 @@ const STABLE_KEYS: [&str; 16] = [
     "jitter_ms",
     "mem_bytes_per_subscriber",
     "loadgen_bound",
+    "server_alive",
 ];
 
 fn server() -> ServerProcess {
@@ -66,6 +67,7 @@ fn livestream_five_seconds() {
     assert_eq!(json["target"], "webcall");
     assert_eq!(json["scenario"], "livestream");
     assert_eq!(json["subscribers"], 4);
+    assert_eq!(json["server_alive"], true);
     assert!(json["forwarded_packets"].as_u64().unwrap() > 0, "{json:#}");
     assert!(
         json["server_cpu_seconds"].is_number(),
@@ -107,5 +109,55 @@ fn other_scenarios_forward() {
         });
         assert_eq!(json["scenario"], scenario.name());
         assert!(json["forwarded_packets"].as_u64().unwrap() > 0, "{json:#}");
+    }
+}
+
+/// The server dies in the middle of the window, by SIGKILL or by a SIGTERM drain (which closes
+/// every session): the report says so, counts what the subscribers missed as lost, and is
+/// not a measurement (`webcall-loadtest` exits non-zero on it).
+#[test]
+fn a_server_gone_mid_run_is_reported() {
+    let bin = std::env::var("WEBCALL_BIN")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/webcall").into());
+    for signal in [libc::SIGKILL, libc::SIGTERM] {
+        let server = ServerProcess::spawn(&bin, &["--drain-timeout", "0s"]).unwrap();
+        let mut cfg = LoadConfig::new(&server.ws_url());
+        cfg.scenario = Scenario::Livestream;
+        cfg.subscribers = 3;
+        cfg.video_bitrate_bps = 300_000;
+        cfg.media = load::MediaSource::Synthetic;
+        cfg.warmup = Duration::from_secs(1);
+        cfg.duration = Duration::from_secs(8);
+        let pid = server.pid();
+        let killer = std::thread::spawn(move || {
+            // Publishers, three subscribers and a second of warm-up take about 2 s here: this
+            // is well inside the 8 s window.
+            std::thread::sleep(Duration::from_secs(5));
+            // SAFETY: kill(2) on our own child's pid, which `server` keeps from being reaped.
+            unsafe { libc::kill(pid as i32, signal) };
+        });
+        let report = load::run(&cfg).expect("the run itself completes");
+        killer.join().unwrap();
+        println!("{}", report.table());
+        assert!(!report.server_alive, "signal {signal}: {}", report.to_json());
+        assert!(
+            report
+                .details
+                .errors
+                .first()
+                .is_some_and(|e| e.contains("went away")),
+            "signal {signal}: {:?}",
+            report.details.errors
+        );
+        assert!(
+            report.loss_pct > 20.0,
+            "signal {signal}: the missed packets are lost: {}",
+            report.loss_pct
+        );
+        assert_eq!(
+            report.details.subscribers_silent, 0,
+            "each received something before the end"
+        );
+        drop(server);
     }
 }

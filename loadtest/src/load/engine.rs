@@ -47,6 +47,8 @@ pub struct NewPeer {
     pub started: Instant,
     /// Payload numbering of its offer.
     pub pts: PtMap,
+    /// A subscriber's publisher, by its local address (see [`Measure::publisher`]).
+    pub plays: Option<std::net::Ipv4Addr>,
 }
 
 enum Command {
@@ -187,8 +189,9 @@ impl Engine {
         };
         let idx = self.slots.len();
         self.by_addr.insert(*local.ip(), idx);
-        self.slots
-            .push(Slot::new(p.core, p.role, *local.ip(), p.started, p.pts));
+        let mut slot = Slot::new(p.core, p.role, *local.ip(), p.started, p.pts);
+        slot.plays = p.plays;
+        self.slots.push(slot);
         self.dirty.push(idx);
         let now = Instant::now();
         if let Some(s) = self.slots.get_mut(idx) {
@@ -300,6 +303,9 @@ impl Engine {
 
     fn reset_window(&mut self) {
         self.base = Totals::of(&self.slots, self.socket.rx_dropped, self.socket.tx_failed);
+        for slot in &mut self.slots {
+            slot.received_at_window = slot.media_received();
+        }
         self.latency_us.reset();
         self.lag_us.reset();
         self.window_start = Instant::now();

@@ -96,6 +96,7 @@ pub async fn publish(
         local,
         started,
         pts: PtMap::new(media.payload_types),
+        plays: None,
     })?;
     conn.trickle_done(h)?;
     Ok(feed)
@@ -136,6 +137,7 @@ pub async fn play(
         },
         local,
         started,
+        plays: None,
         pts: PtMap::from_sdp(&offer),
     })?;
     let start = json!({"request": "start", "room": room});

@@ -22,7 +22,7 @@ const ENGINE_BUSY_MAX: f64 = 0.85;
 const LAG_P99_MAX_US: u64 = 5_000;
 
 /// What the runner learned besides the engine's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunFacts {
     pub publishes_ok: usize,
     pub plays_ok: usize,
@@ -36,6 +36,26 @@ pub struct RunFacts {
     pub loadgen_cpu: Option<Duration>,
     /// Server PSS: before anything, with publishers only, at the end of the window.
     pub server_mem: [Option<u64>; 3],
+    /// The server was there at the end of the window (see `run::server_gone`).
+    pub server_alive: bool,
+}
+
+impl Default for RunFacts {
+    fn default() -> Self {
+        RunFacts {
+            publishes_ok: 0,
+            plays_ok: 0,
+            plays_failed: 0,
+            errors: Vec::new(),
+            ramp: Duration::ZERO,
+            total: Duration::ZERO,
+            server_cpu: None,
+            worker_cpu: None,
+            loadgen_cpu: None,
+            server_mem: [None; 3],
+            server_alive: true,
+        }
+    }
 }
 
 impl RunFacts {
@@ -71,6 +91,8 @@ pub struct Report {
     pub jitter_ms: f64,
     pub mem_bytes_per_subscriber: Option<f64>,
     pub loadgen_bound: bool,
+    /// The server was still there at the end of the window; false makes the run an error.
+    pub server_alive: bool,
     pub details: Details,
 }
 
@@ -83,6 +105,14 @@ pub struct Details {
     pub plays_failed: usize,
     pub errors: Vec<String>,
     pub subscribers_receiving: usize,
+    /// Subscribers that received no media in the window (counted 100 % lost).
+    pub subscribers_silent: usize,
+    /// Media packets the played publishers sent in the window, once per subscriber, and what
+    /// the subscribers received of them (the two `loss_pct` compares).
+    pub expected_packets: u64,
+    pub received_packets: u64,
+    /// Loss from sequence-number gaps alone (the old measure, blind to a stopped stream).
+    pub loss_gaps_pct: f64,
     pub decrypting_subscribers: usize,
     pub video_bitrate_bps: u32,
     /// What publishers sent: `clip` (real encoded media) or `synthetic`.
@@ -165,6 +195,7 @@ impl Report {
             jitter_ms: st.jitter_ms(),
             mem_bytes_per_subscriber: mem,
             loadgen_bound: !reasons.is_empty(),
+            server_alive: f.server_alive,
             details: Details {
                 url: cfg.url.clone(),
                 publishers: f.publishes_ok,
@@ -172,6 +203,10 @@ impl Report {
                 plays_failed: f.plays_failed,
                 errors: f.errors.clone(),
                 subscribers_receiving: st.subscribers_receiving,
+                subscribers_silent: st.subscribers_silent,
+                expected_packets: st.delta.expected_media,
+                received_packets: st.delta.received_media,
+                loss_gaps_pct: st.loss_gaps_pct(),
                 decrypting_subscribers: st.decrypting,
                 video_bitrate_bps: cfg.video_bitrate_bps,
                 media: cfg.media.name().to_string(),
@@ -256,11 +291,21 @@ impl Report {
                 ),
             ),
             (
+                "server alive at the end",
+                if self.server_alive {
+                    "yes".to_owned()
+                } else {
+                    "NO: not a measurement".to_owned()
+                },
+            ),
+            (
                 "loss before / after NACK",
                 format!(
-                    "{:.3} % / {}",
+                    "{:.3} % / {} (of {} packets sent to subscribers; {} silent)",
                     self.loss_pct,
-                    opt(self.loss_after_nack_pct, "%", 3)
+                    opt(self.loss_after_nack_pct, "%", 3),
+                    d.expected_packets,
+                    d.subscribers_silent
                 ),
             ),
             (

@@ -6,6 +6,7 @@
 //! counted and reported, not fatal: a server at its limit refusing or timing out joins is a
 //! result. The whole run fails only when no publisher could start.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,8 @@ use crate::wcs::{SessionConfig, WcsSession};
 
 /// Longest wait for every joined subscriber's first packet.
 const FIRST_MEDIA_WAIT: Duration = Duration::from_secs(10);
+/// How long the end-of-window check waits for the server's signalling port.
+const SERVER_PROBE_WAIT: Duration = Duration::from_secs(2);
 /// Errors kept verbatim in the report.
 const ERRORS_KEPT: usize = 8;
 /// Picture size publishers announce and clips are encoded at (what 1.5 Mbit/s carries well).
@@ -63,6 +66,7 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     // Publishers, all at once.
     let mut sessions: Vec<Option<Conn>> = vec![None; plan.sessions.len()];
     let mut feeds: Vec<Option<u64>> = vec![None; plan.publishes.len()];
+    let mut publishers: Vec<Option<std::net::Ipv4Addr>> = vec![None; plan.publishes.len()];
     let pubs = stream::iter(plan.publishes.iter().enumerate())
         .map(|(i, p)| {
             let media = PublisherClips {
@@ -76,12 +80,15 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
         .await;
     for r in pubs {
         match r {
-            Ok((idx, s, publish, feed)) => {
+            Ok((idx, s, publish, feed, local)) => {
                 if let Some(slot) = sessions.get_mut(idx) {
                     *slot = Some(s);
                 }
                 if let Some(f) = feeds.get_mut(publish) {
                     *f = feed;
+                }
+                if let Some(a) = publishers.get_mut(publish) {
+                    *a = local;
                 }
                 facts.publishes_ok += 1;
             }
@@ -114,6 +121,7 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
             let shared = Shared {
                 feeds: &feeds,
                 send_logs: &send_logs,
+                publishers: &publishers,
             };
             start_subscriber(cfg, &plan, &engine, shared, s, at, existing)
         })
@@ -149,6 +157,13 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
     tokio::time::sleep(cfg.duration).await;
     let stats = engine.collect()?;
     let (server1, self1) = (server("end"), procstat::sample(me));
+    let conns: Vec<&Conn> = sessions.iter().flatten().chain(kept.iter()).collect();
+    if let Some(gone) = server_gone(cfg, &conns, server0.is_some() && server1.is_none()).await {
+        facts.server_alive = false;
+        facts
+            .errors
+            .insert(0, format!("the server went away during the window: {gone}"));
+    }
     facts.total = t_start.elapsed();
     let cpu = |a: Option<ProcSample>, b: Option<ProcSample>| Some(b?.cpu.saturating_sub(a?.cpu));
     facts.server_cpu = cpu(server0, server1);
@@ -166,6 +181,52 @@ pub async fn run_async(cfg: &LoadConfig) -> Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Why the server is not there any more at the end of the window, if it is not: its process
+/// is gone (`--server-pid`), a signalling session was closed by it (a kill, a crash, or a
+/// drain's close), or its signalling port refuses connections.
+async fn server_gone(cfg: &LoadConfig, conns: &[&Conn], process_gone: bool) -> Option<String> {
+    if process_gone {
+        return Some("its process exited".to_owned());
+    }
+    let closed = conns
+        .iter()
+        .filter(|c| matches!(c, Conn::Wcs(s) if s.is_closed()))
+        .count();
+    if closed > 0 {
+        return Some(format!(
+            "it closed {closed} of {} signalling sessions",
+            conns.len()
+        ));
+    }
+    let addr = url_host_port(&cfg.url)?;
+    let probe = tokio::time::timeout(SERVER_PROBE_WAIT, tokio::net::TcpStream::connect(&addr)).await;
+    match probe {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("{addr} refuses connections ({e})")),
+        Err(_) => Some(format!(
+            "{addr} did not accept a connection within {SERVER_PROBE_WAIT:?}"
+        )),
+    }
+}
+
+/// `host:port` of a `ws://` or `wss://` URL (the port defaults by scheme).
+fn url_host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
+        return Some(authority.to_owned());
+    }
+    let port = if scheme == "wss" || scheme == "https" {
+        443
+    } else {
+        80
+    };
+    Some(format!("{authority}:{port}"))
 }
 
 /// A signalling connection of either target.
@@ -206,6 +267,8 @@ struct PublisherClips<'a> {
 struct Shared<'a> {
     feeds: &'a [Option<u64>],
     send_logs: &'a [Option<Arc<SendLog>>],
+    /// Each publish's engine peer, by local address.
+    publishers: &'a [Option<std::net::Ipv4Addr>],
 }
 
 fn media(cfg: &LoadConfig, video: bool, sent: PublisherClips<'_>) -> (PublisherMedia, LoadProfile) {
@@ -260,7 +323,7 @@ async fn start_publisher(
     sent: PublisherClips<'_>,
     index: usize,
     p: &PublishPlan,
-) -> Result<(usize, Conn, usize, Option<u64>)> {
+) -> Result<(usize, Conn, usize, Option<u64>, Option<std::net::Ipv4Addr>)> {
     let started = Instant::now();
     let conn = connect(cfg, plan, p.session).await?;
     let sp = plan.sessions.get(p.session);
@@ -275,8 +338,11 @@ async fn start_publisher(
                 started,
                 record: cfg.record,
             };
-            signal::publish(engine, session, spec, &media, profile).await?;
-            None
+            let local = signal::publish(engine, session, spec, &media, profile).await?;
+            let SocketAddr::V4(local) = local else {
+                return Err(Error::Protocol("a publisher without an IPv4 address".into()));
+            };
+            return Ok((p.session, conn.clone(), index, None, Some(*local.ip())));
         }
         Conn::Janus(j) => {
             let room = janus::room_id(&plan.tag, room);
@@ -284,7 +350,7 @@ async fn start_publisher(
             Some(janus::publish(engine, j, room, display, &media, profile, started).await?)
         }
     };
-    Ok((p.session, conn, index, feed))
+    Ok((p.session, conn, index, feed, None))
 }
 
 async fn start_subscriber(
@@ -330,6 +396,7 @@ async fn start_subscriber(
         let measure = Measure {
             decrypt: cfg.decrypts(i),
             send_log: shared.send_logs.get(pl.stream).cloned().flatten(),
+            publisher: shared.publishers.get(pl.stream).copied().flatten(),
         };
         let result = match &s {
             Conn::Wcs(session) => {

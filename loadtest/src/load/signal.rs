@@ -42,7 +42,7 @@ pub async fn publish(
     spec: StreamSpec<'_>,
     media: &PublisherMedia,
     profile: LoadProfile,
-) -> Result<()> {
+) -> Result<SocketAddr> {
     let make = |local: SocketAddr, now: Instant| {
         let (mut core, offer) = PeerCore::publisher(local, media, now)?;
         core.set_load_profile(profile);
@@ -50,7 +50,18 @@ pub async fn publish(
     };
     let flags = (media.audio.is_some(), media.video.is_some());
     let pts = PtMap::new(media.payload_types);
-    stream(engine, session, spec, true, flags, Role::Publisher, pts, make).await
+    stream(
+        engine,
+        session,
+        spec,
+        true,
+        flags,
+        Role::Publisher,
+        pts,
+        None,
+        make,
+    )
+    .await
 }
 
 /// Plays `spec.name` offering `accept`; returns once the server reports `PLAYING`.
@@ -65,6 +76,7 @@ pub async fn play(
     let role = Role::Subscriber {
         decrypt: measure.decrypt,
     };
+    let plays = measure.publisher;
     let make = |local: SocketAddr, now: Instant| {
         let (mut core, offer) = PeerCore::player(local, accept, &pts, 0, now)?;
         core.set_send_log(measure.send_log);
@@ -78,9 +90,11 @@ pub async fn play(
         (true, true),
         role,
         PtMap::new(pts),
+        plays,
         make,
     )
     .await
+    .map(|_| ())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -92,8 +106,9 @@ async fn stream(
     (has_audio, has_video): (bool, bool),
     role: Role,
     pts: PtMap,
+    plays: Option<std::net::Ipv4Addr>,
     make: impl FnOnce(SocketAddr, Instant) -> Result<(PeerCore, String)>,
-) -> Result<()> {
+) -> Result<SocketAddr> {
     let local = engine.next_addr();
     let (mut core, offer) = make(local, Instant::now())?;
     let offer = strip_candidates(&offer);
@@ -122,6 +137,7 @@ async fn stream(
             local,
             started: spec.started,
             pts,
+            plays,
         })?;
         let want = match published {
             true => StreamStatus::Publishing,
@@ -132,7 +148,7 @@ async fn stream(
             let left = deadline.saturating_duration_since(Instant::now());
             let s = session.next_stream_status(&msid, left).await?;
             if s.status == want {
-                return Ok(());
+                return Ok(local);
             }
             if s.status.is_terminal() {
                 return Err(stream_failed(&s));

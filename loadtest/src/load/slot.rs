@@ -26,6 +26,9 @@ pub struct Measure {
     pub decrypt: bool,
     /// The send log of the publisher played, for payloads without a stamp (real clips).
     pub send_log: Option<Arc<SendLog>>,
+    /// The local address of the publisher played (its engine peer): loss is counted against
+    /// what it sent. None when unknown (a Janus feed).
+    pub publisher: Option<std::net::Ipv4Addr>,
 }
 
 /// What a peer does in the load.
@@ -135,9 +138,18 @@ pub struct Slot {
     pub rtp: u64,
     pub rtx: u64,
     pub unknown_pt: u64,
+    /// A subscriber's publisher (its local address), for loss against what it sent.
+    pub plays: Option<Ipv4Addr>,
+    /// Media packets received when the window began (a subscriber silent since is named).
+    pub received_at_window: u64,
 }
 
 impl Slot {
+    /// Media packets received on every stream so far (not retransmissions).
+    pub fn media_received(&self) -> u64 {
+        self.streams.iter().map(|st| st.seq.received).sum()
+    }
+
     pub fn new(core: PeerCore, role: Role, local: Ipv4Addr, started: Instant, pts: PtMap) -> Self {
         let mut core = core;
         if role == (Role::Subscriber { decrypt: true }) {
@@ -160,6 +172,8 @@ impl Slot {
             rtp: 0,
             rtx: 0,
             unknown_pt: 0,
+            plays: None,
+            received_at_window: 0,
         }
     }
 

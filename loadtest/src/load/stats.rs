@@ -31,6 +31,10 @@ pub struct Totals {
     pub decrypted: u64,
     pub rx_dropped: u64,
     pub tx_failed: u64,
+    /// What the publishers of linked subscribers sent (media packets), once per subscriber.
+    pub expected_media: u64,
+    /// What those subscribers received of it.
+    pub received_media: u64,
 }
 
 impl Totals {
@@ -40,7 +44,17 @@ impl Totals {
             tx_failed,
             ..Totals::default()
         };
+        let sent_by = |addr: std::net::Ipv4Addr| {
+            slots
+                .iter()
+                .find(|p| p.role == Role::Publisher && p.local == addr)
+                .map(|p| p.core.stats().video_packets_sent + p.core.stats().audio_packets_sent)
+        };
         for s in slots {
+            if let Some(sent) = s.plays.and_then(sent_by) {
+                t.expected_media += sent;
+                t.received_media += s.media_received();
+            }
             t.rtp += s.rtp;
             t.rtx += s.rtx;
             for st in &s.streams {
@@ -73,6 +87,8 @@ impl Totals {
             decrypted: self.decrypted.saturating_sub(base.decrypted),
             rx_dropped: self.rx_dropped.saturating_sub(base.rx_dropped),
             tx_failed: self.tx_failed.saturating_sub(base.tx_failed),
+            expected_media: self.expected_media.saturating_sub(base.expected_media),
+            received_media: self.received_media.saturating_sub(base.received_media),
         }
     }
 }
@@ -96,6 +112,8 @@ pub struct EngineStats {
     pub keyframes_sent: u64,
     pub unroutable: u64,
     pub peers_failed: u64,
+    /// Subscribers that received no media packet in the window.
+    pub subscribers_silent: usize,
 }
 
 /// A histogram of microseconds, 1 µs to 60 s, three significant digits.
@@ -132,6 +150,7 @@ impl EngineStats {
         let (mut jv, mut ja, mut join_ms) = (Vec::new(), Vec::new(), Vec::new());
         let (mut subs, mut receiving, mut decrypting, mut publishers) = (0, 0, 0, 0);
         let (mut pli, mut keyframes) = (0, 0);
+        let mut silent = 0;
         for s in slots {
             match s.role {
                 Role::Publisher => {
@@ -142,6 +161,7 @@ impl EngineStats {
                 Role::Subscriber { decrypt } => {
                     subs += 1;
                     decrypting += usize::from(decrypt);
+                    silent += usize::from(s.media_received() == s.received_at_window);
                     if let Some(first) = s.first_rtp {
                         receiving += 1;
                         join_ms.push(first.saturating_duration_since(s.started).as_secs_f64() * 1e3);
@@ -174,11 +194,24 @@ impl EngineStats {
             keyframes_sent: keyframes,
             unroutable,
             peers_failed,
+            subscribers_silent: silent,
         }
     }
 
-    /// Loss before NACK, percent of the expected media packets.
+    /// Loss before NACK, percent of what the publishers sent in the window to each subscriber
+    /// (a subscriber that received nothing counts all of it lost). Without a publisher link
+    /// (Janus feeds) it falls back to [`EngineStats::loss_gaps_pct`].
     pub fn loss_pct(&self) -> f64 {
+        if self.delta.expected_media == 0 {
+            return self.loss_gaps_pct();
+        }
+        let received = self.delta.received_media.min(self.delta.expected_media);
+        pct(self.delta.expected_media - received, received)
+    }
+
+    /// Loss before NACK from the gaps in each received stream's sequence numbers: blind to a
+    /// stream that stopped altogether.
+    pub fn loss_gaps_pct(&self) -> f64 {
         pct(self.delta.lost_before, self.delta.received_before)
     }
 
