@@ -88,12 +88,7 @@ async fn root(
         return serve_asset("index.html");
     };
     if state.origins.get().check(&headers) == OriginVerdict::Refused {
-        state
-            .admission
-            .counters
-            .origins_refused
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return super::origin::refused();
+        return super::origin::refuse_counted(&state);
     }
     let ticket = match state.admission.session(remote.ip()) {
         Ok(ticket) => ticket,

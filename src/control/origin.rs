@@ -69,24 +69,49 @@ pub fn refused() -> Response {
     super::rest::error(StatusCode::FORBIDDEN, "Origin is not allowed")
 }
 
-/// Middleware for the REST API: refuse foreign origins, answer CORS preflights, and add
-/// `Access-Control-Allow-Origin` for allowed ones.
-pub async fn rest_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let verdict = state.origins.get().check(request.headers());
-    let allow = match verdict {
-        OriginVerdict::Refused => {
-            state
-                .admission
-                .counters
-                .origins_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return refused();
-        }
+/// Count a refused origin and answer it.
+pub fn refuse_counted(state: &AppState) -> Response {
+    state
+        .admission
+        .counters
+        .origins_refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    refused()
+}
+
+/// What a group of routes lets pages on allowed origins do.
+pub struct CorsRule {
+    pub methods: &'static str,
+    pub headers: &'static str,
+    /// Response headers a page's script may read (`Access-Control-Expose-Headers`).
+    pub expose: Option<&'static str>,
+    /// Extra headers of the preflight's answer.
+    pub preflight: &'static [(&'static str, &'static str)],
+}
+
+const REST_CORS: CorsRule = CorsRule {
+    methods: "GET, POST, OPTIONS",
+    headers: "authorization, content-type",
+    expose: None,
+    preflight: &[],
+};
+
+/// Refuse foreign origins, answer CORS preflights, and add the CORS headers of `rule` for
+/// allowed ones. A request without `Origin` passes untouched.
+pub async fn cors(state: &AppState, rule: &CorsRule, request: Request, next: Next) -> Response {
+    let allow = match state.origins.get().check(request.headers()) {
+        OriginVerdict::Refused => return refuse_counted(state),
         OriginVerdict::Allowed(value) => Some(value),
         OriginVerdict::Absent => None,
     };
     let mut response = if request.method() == Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
+        let mut preflight = StatusCode::NO_CONTENT.into_response();
+        for (name, value) in rule.preflight {
+            preflight
+                .headers_mut()
+                .insert(*name, HeaderValue::from_static(value));
+        }
+        preflight
     } else {
         next.run(request).await
     };
@@ -96,14 +121,25 @@ pub async fn rest_cors(State(state): State<AppState>, request: Request, next: Ne
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
+            HeaderValue::from_static(rule.headers),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static(rule.methods),
         );
+        if let Some(expose) = rule.expose {
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(expose),
+            );
+        }
     }
     response
+}
+
+/// Middleware for the REST API ([`cors`] with the REST rule).
+pub async fn rest_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    cors(&state, &REST_CORS, request, next).await
 }
 
 #[cfg(test)]

@@ -44,14 +44,20 @@ impl Totals {
             tx_failed,
             ..Totals::default()
         };
-        let sent_by = |addr: std::net::Ipv4Addr| {
-            slots
-                .iter()
-                .find(|p| p.role == Role::Publisher && p.local == addr)
-                .map(|p| p.core.stats().video_packets_sent + p.core.stats().audio_packets_sent)
-        };
+        // Each publisher's media packets sent, by its address: one pass, then a lookup per
+        // subscriber.
+        let sent_by: std::collections::HashMap<std::net::Ipv4Addr, u64> = slots
+            .iter()
+            .filter(|p| p.role == Role::Publisher)
+            .map(|p| {
+                (
+                    p.local,
+                    p.core.stats().video_packets_sent + p.core.stats().audio_packets_sent,
+                )
+            })
+            .collect();
         for s in slots {
-            if let Some(sent) = s.plays.and_then(sent_by) {
+            if let Some(sent) = s.plays.and_then(|addr| sent_by.get(&addr).copied()) {
                 t.expected_media += sent;
                 t.received_media += s.media_received();
             }

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use super::admission::SessionRefusal;
 use super::http::AppState;
 use super::hub::lock;
-use super::origin::OriginVerdict;
+use super::origin::CorsRule;
 use super::rest::error;
 use super::signaling::protocol::{ClientMessage, ServerMessage, StreamRequest, StreamStatus};
 use crate::ids::{Login, MediaSessionId, RoomName, StreamName};
@@ -54,48 +54,17 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// CORS for WHIP and WHEP: a page on another (allowed) origin may POST `application/sdp`
-/// with a token, DELETE its resource, and read `Location` and `Link`.
+/// with a token, DELETE its resource, and read `Location` and `Link`. The preflight carries no
+/// `Link`: a TURN server's credentials go only to a client the POST admitted.
+const WHIP_CORS: CorsRule = CorsRule {
+    methods: "POST, DELETE, PATCH, OPTIONS",
+    headers: "authorization, content-type, if-match",
+    expose: Some("location, link, accept-post"),
+    preflight: &[("accept-post", SDP_MEDIA_TYPE)],
+};
+
 pub async fn whip_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let allow = match state.origins.get().check(request.headers()) {
-        OriginVerdict::Refused => {
-            state
-                .admission
-                .counters
-                .origins_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return super::origin::refused();
-        }
-        OriginVerdict::Allowed(origin) => Some(origin),
-        OriginVerdict::Absent => None,
-    };
-    let mut response = if request.method() == Method::OPTIONS {
-        let mut preflight = StatusCode::NO_CONTENT.into_response();
-        // No `Link` here: a TURN server's credentials go only to a client the POST admitted.
-        preflight
-            .headers_mut()
-            .insert("accept-post", HeaderValue::from_static(SDP_MEDIA_TYPE));
-        preflight
-    } else {
-        next.run(request).await
-    };
-    if let Some(origin) = allow {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, if-match"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("location, link, accept-post"),
-        );
-    }
-    response
+    super::origin::cors(&state, &WHIP_CORS, request, next).await
 }
 
 /// What a POST asks for, once its path is read.
@@ -111,6 +80,14 @@ enum Wanted {
     },
 }
 
+/// Two names from a path, each checked ([`reply::checked_name`]); the first refusal's text.
+fn two_names(first: (&str, &str), second: (&str, &str)) -> Result<(String, String), String> {
+    Ok((
+        reply::checked_name(first.0, first.1)?,
+        reply::checked_name(second.0, second.1)?,
+    ))
+}
+
 async fn publish_in_room(
     State(state): State<AppState>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -118,12 +95,9 @@ async fn publish_in_room(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (room, login) = match (
-        reply::checked_name("room", &room),
-        reply::checked_name("login", &login),
-    ) {
-        (Ok(room), Ok(login)) => (room, login),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    let (room, login) = match two_names(("room", &room), ("login", &login)) {
+        Ok(names) => names,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let name = StreamName::new(format!("{room}-{login}-whip"));
     let wanted = Wanted::Publish {
@@ -160,12 +134,9 @@ async fn play_in_room(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (room, wanted) = match (
-        reply::checked_name("room", &room),
-        reply::checked_name("stream or participant", &wanted),
-    ) {
-        (Ok(room), Ok(wanted)) => (room, wanted),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    let (room, wanted) = match two_names(("room", &room), ("stream or participant", &wanted)) {
+        Ok(names) => names,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let wanted = Wanted::Play {
         room: Some(RoomName::new(room)),
